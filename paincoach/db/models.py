@@ -1,0 +1,205 @@
+"""The app database: what the coach remembers about each participant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any, ClassVar
+
+from sqlalchemy import DateTime, Dialect, ForeignKey, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and reads them back aware, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+class Participant(Base):
+    """A patient who consented. Known only by a random pseudonym, never a Telegram id."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    consented_at: Mapped[datetime]
+    research_consent: Mapped[bool] = mapped_column(default=False)
+    nickname: Mapped[str | None] = mapped_column(String(40))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    checkin_time: Mapped[time | None]
+    reminders_paused: Mapped[bool] = mapped_column(default=False)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    enrolment_code: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    checkins: Mapped[list[CheckIn]] = relationship(
+        back_populates="participant", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ConsentRefusal(Base):
+    """Someone declined to take part. Only the fact and the time are kept."""
+
+    __tablename__ = "consent_refusals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refused_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckIn(Base):
+    """One daily check-in: the PEG items, mood, sleep and a note. Partial until completed."""
+
+    __tablename__ = "checkins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    completed_at: Mapped[datetime | None]
+    pain_average: Mapped[int | None]
+    pain_enjoyment: Mapped[int | None]
+    pain_activity: Mapped[int | None]
+    mood: Mapped[int | None]
+    sleep_quality: Mapped[int | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+    participant: Mapped[Participant] = relationship(back_populates="checkins")
+
+    @property
+    def peg_score(self) -> float | None:
+        """Mean of the three PEG items (Krebs et al. 2009), when all three were answered."""
+        items = (self.pain_average, self.pain_enjoyment, self.pain_activity)
+        if any(item is None for item in items):
+            return None
+        return sum(items) / 3  # type: ignore[arg-type]
+
+
+class CopingSession(Base):
+    """One coping exercise, with tension rated before and after."""
+
+    __tablename__ = "coping_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    exercise: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    tension_before: Mapped[int | None]
+    tension_after: Mapped[int | None]
+    steps_completed: Mapped[int] = mapped_column(default=0)
+
+
+class Goal(Base):
+    """A weekly activity goal. Setting a new one retires the old one."""
+
+    __tablename__ = "goals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    activity: Mapped[str] = mapped_column(String(200))
+    times_per_week: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    reviews: Mapped[list[GoalReview]] = relationship(
+        back_populates="goal", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class GoalReview(Base):
+    """How often the patient managed their goal, as they told the coach."""
+
+    __tablename__ = "goal_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"), index=True)
+    reviewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    times_done: Mapped[int]
+
+    goal: Mapped[Goal] = relationship(back_populates="reviews")
+
+
+class FlareUpPlan(Base):
+    """The patient's own flare-up plan, written with the coach. The newest one is current."""
+
+    __tablename__ = "flare_up_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    warning_signs: Mapped[str] = mapped_column(Text)
+    what_helps: Mapped[str] = mapped_column(Text)
+    what_to_ease_off: Mapped[str] = mapped_column(Text)
+    who_can_help: Mapped[str] = mapped_column(Text)
+    note_to_self: Mapped[str] = mapped_column(Text)
+
+
+class CareTeamMessage(Base):
+    """A message between a patient and their care team (the inbox)."""
+
+    __tablename__ = "care_team_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_patient: Mapped[bool] = mapped_column(default=True)
+    body: Mapped[str] = mapped_column(Text)
+    read_at: Mapped[datetime | None]
+
+
+class SafetyEvent(Base):
+    """A crisis or medical red flag the coach responded to, for the care team to follow up."""
+
+    __tablename__ = "safety_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Null when it happened before consent: the response is given, nobody is identified.
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    detected_by: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    safe_now: Mapped[bool | None]
+    acknowledged_at: Mapped[datetime | None]
+
+
+class ErasureRequest(Base):
+    """A participant asked to be forgotten; the tracker events go once their turn is saved."""
+
+    __tablename__ = "erasure_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tracker_erased_at: Mapped[datetime | None]
