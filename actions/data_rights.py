@@ -1,0 +1,33 @@
+"""The right to be forgotten: erase everything about the participant."""
+
+from __future__ import annotations
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import CoachAction, Events, store
+
+# Rasa saves this turn's events after the action returns, so the channel that delivers the
+# reply erases the tracker events afterwards, when it sees this marker.
+ERASE_CONVERSATION = {"paincoach": "erase_conversation"}
+
+
+class ActionDeleteMyData(CoachAction):
+    """Erase the participant's rows now and ask the channel to erase the conversation."""
+
+    def name(self) -> str:
+        return "action_delete_my_data"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        store().erase_participant(tracker.sender_id)
+        dispatcher.utter_message(
+            text="Done. I've erased everything I stored about you, and our conversation "
+            "history is being deleted too. Take care — if you ever want to come back, "
+            "type /start."
+        )
+        dispatcher.utter_message(json_message=ERASE_CONVERSATION)
+        return [AllSlotsReset(), ActiveLoop(None)]

@@ -1,0 +1,107 @@
+"""The patient's reminder preferences: check-in time, pause and resume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import (
+    NOT_ENROLLED,
+    CoachAction,
+    CoachFormValidation,
+    Events,
+    participant,
+    reset,
+    store,
+)
+from paincoach.preferences import parse_checkin_time
+
+
+class ValidateCheckinTimeForm(CoachFormValidation):
+    """A time of day the patient would like to be reminded."""
+
+    def name(self) -> str:
+        return "validate_checkin_time_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return domain_slots if participant(tracker) is not None else []
+
+    def validate_new_checkin_time(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        checkin_time = parse_checkin_time(str(value or ""))
+        if checkin_time is None:
+            dispatcher.utter_message(
+                text="I couldn't read that time. Try something like 8pm or 19:30."
+            )
+            return {"new_checkin_time": None}
+        return {"new_checkin_time": checkin_time.strftime("%H:%M")}
+
+
+class ActionSaveCheckinTime(CoachAction):
+    """Store the new daily check-in time."""
+
+    def name(self) -> str:
+        return "action_save_checkin_time"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        if participant(tracker) is None:
+            dispatcher.utter_message(text=NOT_ENROLLED)
+            return []
+        new_time = parse_checkin_time(str(tracker.get_slot("new_checkin_time")))
+        if new_time is None:
+            return reset("new_checkin_time")
+        store().set_checkin_time(tracker.sender_id, new_time)
+        dispatcher.utter_message(
+            text=f"Done — I'll check in with you at {new_time:%H:%M} from now on."
+        )
+        return [*reset("new_checkin_time"), SlotSet("checkin_time", f"{new_time:%H:%M}")]
+
+
+class ActionPauseReminders(CoachAction):
+    """Pause the daily reminders until the patient resumes them."""
+
+    def name(self) -> str:
+        return "action_pause_reminders"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        if participant(tracker) is None:
+            dispatcher.utter_message(text=NOT_ENROLLED)
+            return []
+        store().set_reminders_paused(tracker.sender_id, True)
+        dispatcher.utter_message(
+            text='Reminders paused. I won\'t message you until you say "resume reminders" '
+            "(or /resume) — you can still talk to me any time."
+        )
+        return []
+
+
+class ActionResumeReminders(CoachAction):
+    """Turn the daily reminders back on."""
+
+    def name(self) -> str:
+        return "action_resume_reminders"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        if participant(tracker) is None:
+            dispatcher.utter_message(text=NOT_ENROLLED)
+            return []
+        store().set_reminders_paused(tracker.sender_id, False)
+        dispatcher.utter_message(text="Welcome back — your daily reminders are on again.")
+        return []

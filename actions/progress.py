@@ -1,0 +1,27 @@
+"""How am I doing? A two-line summary of the last 30 days."""
+
+from __future__ import annotations
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import NOT_ENROLLED, CoachAction, Events, participant, store
+from paincoach.progress import summarise
+
+
+class ActionProgressSummary(CoachAction):
+    """Summarise the last 30 days of check-ins in plain words."""
+
+    def name(self) -> str:
+        return "action_progress_summary"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        if participant(tracker) is None:
+            dispatcher.utter_message(text=NOT_ENROLLED)
+            return []
+        checkins = store().recent_checkins(tracker.sender_id, days=30)
+        dispatcher.utter_message(text=summarise(checkins, days=30))
+        return []
