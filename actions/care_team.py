@@ -14,6 +14,7 @@ from actions.common import (
     CoachFormValidation,
     Events,
     participant,
+    probably_enrolled,
     reset,
     store,
 )
@@ -33,7 +34,7 @@ class ValidateCareTeamForm(CoachFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        return domain_slots if participant(tracker) is not None else []
+        return domain_slots if probably_enrolled(tracker) else []
 
     def validate_care_team_message(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -18,6 +18,7 @@ from actions.common import (
     latest_intent,
     log,
     participant,
+    probably_enrolled,
     reset,
     store,
 )
@@ -95,7 +96,7 @@ class ValidateCheckinForm(CoachFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        return domain_slots if participant(tracker) is not None else []
+        return domain_slots if probably_enrolled(tracker) else []
 
     def _rating(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker):  # type: ignore[no-untyped-def]
         rating = validate_rating(value, dispatcher)
@@ -108,6 +109,10 @@ class ValidateCheckinForm(CoachFormValidation):
             events["checkin_id"] = save_checkin(answered)
         except StoreError:
             log.exception("check-in answer kept in the tracker only", participant=tracker.sender_id)
+            dispatcher.utter_message(
+                text="I couldn't save that just now, but I've noted it and will save it "
+                "shortly. Let's carry on."
+            )
         return events
 
     def validate_pain_average(

@@ -43,6 +43,18 @@ def participant(tracker: Tracker) -> Participant | None:
     return store().participant(tracker.sender_id)
 
 
+def probably_enrolled(tracker: Tracker) -> bool:
+    """Whether a form should ask its questions. During a database outage it does, and the
+    answers wait in the tracker until they can be saved."""
+    try:
+        return participant(tracker) is not None
+    except StoreError:
+        log.warning(
+            "database unavailable; answers kept in the tracker", participant=tracker.sender_id
+        )
+        return True
+
+
 def first_name(tracker: Tracker) -> str:
     nickname = tracker.get_slot("nickname")
     return f" {nickname}" if isinstance(nickname, str) and nickname else ""

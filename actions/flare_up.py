@@ -16,6 +16,7 @@ from actions.common import (
     entity,
     first_name,
     participant,
+    probably_enrolled,
     reset,
     store,
 )
@@ -82,7 +83,7 @@ class ValidateFlarePlanForm(CoachFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        return domain_slots if participant(tracker) is not None else []
+        return domain_slots if probably_enrolled(tracker) else []
 
     def _text(self, slot: str, value: Any, dispatcher: CollectingDispatcher) -> dict[str, Any]:
         text = " ".join(str(value or "").split())

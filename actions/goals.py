@@ -15,9 +15,11 @@ from actions.common import (
     CoachFormValidation,
     Events,
     participant,
+    probably_enrolled,
     reset,
     store,
 )
+from paincoach.db.store import StoreError
 
 
 def times(n: int) -> str:
@@ -37,7 +39,7 @@ class ValidateGoalForm(CoachFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        return domain_slots if participant(tracker) is not None else []
+        return domain_slots if probably_enrolled(tracker) else []
 
     def validate_goal_activity(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -120,9 +122,13 @@ class ValidateGoalReviewForm(CoachFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        if participant(tracker) is None or store().active_goal(tracker.sender_id) is None:
+        if not probably_enrolled(tracker):
             return []
-        return domain_slots
+        try:
+            has_goal = store().active_goal(tracker.sender_id) is not None
+        except StoreError:
+            has_goal = True
+        return domain_slots if has_goal else []
 
     def validate_goal_times_done(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -15,6 +15,7 @@ from actions.common import (
     CoachFormValidation,
     Events,
     participant,
+    probably_enrolled,
     reset,
     store,
 )
@@ -34,7 +35,7 @@ class ValidateCheckinTimeForm(CoachFormValidation):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        return domain_slots if participant(tracker) is not None else []
+        return domain_slots if probably_enrolled(tracker) else []
 
     def validate_new_checkin_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -1,0 +1,73 @@
+# PainCoach: every target installs what it needs, from nothing, and only once.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+RASA      := $(RASA_VENV)/bin/rasa
+MODEL     := models/paincoach.tar.gz
+TRAINING  := domain.yml config.yml $(shell find data -type f -name '*.yml' 2>/dev/null)
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+# Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
+RASA_ENV  := PYTHONWARNINGS=ignore
+
+.PHONY: help setup train run serve test lint validate test-stories pytest bench-nlu clean
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed var/paincoach.db.stamp  ## Create both environments and the database
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $$(scripts/find-python 3.12) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements-rasa.txt
+	@test -x $(RASA_VENV)/bin/python || $$(scripts/find-python 3.10) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip==24.2
+	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-rasa.txt
+	@touch $@
+
+var/paincoach.db.stamp: $(VENV)/.installed $(wildcard paincoach/db/migrations/versions/*.py)
+	@mkdir -p var/log
+	$(VENV)/bin/paincoach db upgrade
+	@touch $@
+
+train: $(MODEL)  ## Train the Rasa model when domain, config or data changed
+
+$(MODEL): $(RASA_VENV)/.installed $(TRAINING)
+	$(RASA_ENV) $(RASA) train --fixed-model-name paincoach --out models
+	@touch $@
+
+run: setup train  ## Start Rasa and the action server, then chat as a demo patient
+	$(VENV)/bin/paincoach chat
+
+serve: setup train  ## Start Rasa and the action server in the foreground
+	$(VENV)/bin/paincoach serve
+
+test: setup lint validate train test-stories pytest  ## Lint, validate, train, test stories, run pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: $(RASA_VENV)/.installed
+	$(RASA_ENV) $(RASA) data validate --fail-on-warnings
+
+test-stories: $(MODEL)
+	$(RASA_ENV) $(RASA) test core --stories tests/stories --model $(MODEL) \
+		--fail-on-prediction-errors --out results/stories
+
+pytest: setup $(MODEL)
+	$(VENV)/bin/pytest
+
+bench-nlu: $(RASA_VENV)/.installed  ## NLU cross-validation and held-out macro-F1
+	$(VENV)/bin/python -m paincoach.bench.nlu
+
+clean:  ## Remove trained models, test results and local databases
+	rm -rf models results var

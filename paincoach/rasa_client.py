@@ -1,0 +1,131 @@
+"""The one way PainCoach's channels talk to the Rasa server: its REST channel and HTTP API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+
+from paincoach.db.store import CoachStore
+
+log = structlog.get_logger("paincoach.rasa")
+ERASE_MARKER = {"paincoach": "erase_conversation"}
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class BotMessage:
+    """One message from the coach: text, buttons, an image, or a custom payload."""
+
+    text: str | None = None
+    buttons: tuple[Button, ...] = ()
+    image: str | None = None
+    custom: dict[str, Any] | None = field(default=None)
+
+    @classmethod
+    def from_rasa(cls, raw: dict[str, Any]) -> BotMessage:
+        return cls(
+            text=raw.get("text"),
+            buttons=tuple(
+                Button(str(b.get("title", "")), str(b.get("payload", "")))
+                for b in raw.get("buttons") or []
+            ),
+            image=raw.get("image"),
+            custom=raw.get("custom"),
+        )
+
+
+class RasaUnavailable(RuntimeError):
+    """The Rasa server did not answer; the caller keeps the message and tries later."""
+
+
+class RasaClient:
+    """Send patient messages to Rasa and carry out what the replies ask of the channel."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        store: CoachStore,
+        tracker_store_url: str,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.store = store
+        self.tracker_store_url = tracker_store_url
+        self.http = httpx.AsyncClient(timeout=timeout)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> RasaClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def send(
+        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[BotMessage]:
+        """A patient's message in, the coach's replies out."""
+        body: dict[str, Any] = {"sender": sender, "message": text}
+        if metadata:
+            body["metadata"] = metadata
+        replies = await self._post("/webhooks/rest/webhook", body)
+        return self._after_turn(sender, replies)
+
+    async def trigger_intent(
+        self, sender: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[BotMessage]:
+        """Start a conversation turn from our side (reminders, pushes, the safety net)."""
+        body = {"name": intent, "entities": entities or {}}
+        response = await self._post(
+            f"/conversations/{sender}/trigger_intent",
+            body,
+            params={"output_channel": "rest", "token": self.token},
+        )
+        return self._after_turn(sender, response.get("messages") or [])
+
+    async def tracker(self, sender: str) -> dict[str, Any]:
+        try:
+            response = await self.http.get(
+                f"{self.base_url}/conversations/{sender}/tracker", params={"token": self.token}
+            )
+        except httpx.TransportError as error:
+            raise RasaUnavailable(str(error)) from error
+        response.raise_for_status()
+        return response.json()
+
+    async def is_ready(self) -> bool:
+        """True when the server is up and has a model loaded."""
+        try:
+            response = await self.http.get(f"{self.base_url}/status", params={"token": self.token})
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("model_file"))
+
+    async def _post(self, path: str, body: dict[str, Any], params: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        try:
+            response = await self.http.post(f"{self.base_url}{path}", json=body, params=params)
+        except httpx.TransportError as error:
+            raise RasaUnavailable(str(error)) from error
+        if response.status_code >= 500:
+            raise RasaUnavailable(f"Rasa answered {response.status_code}")
+        response.raise_for_status()
+        return response.json()
+
+    def _after_turn(self, sender: str, replies: list[dict[str, Any]]) -> list[BotMessage]:
+        messages = [BotMessage.from_rasa(raw) for raw in replies]
+        if any(m.custom == ERASE_MARKER for m in messages):
+            # Rasa has saved the turn by now, so its events can go for good.
+            erased = self.store.erase_tracker(sender, self.tracker_store_url)
+            log.info("conversation erased", participant=sender, events=erased)
+        return [m for m in messages if m.custom != ERASE_MARKER]

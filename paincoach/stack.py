@@ -1,0 +1,174 @@
+"""Start and stop the Rasa server and the action server as child processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import structlog
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from paincoach.settings import PROJECT_ROOT, VAR_DIR, Settings
+
+log = structlog.get_logger("paincoach.stack")
+RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+MODEL = PROJECT_ROOT / "models" / "paincoach.tar.gz"
+
+
+class StackError(RuntimeError):
+    """A service could not start; the message says which and where its log is."""
+
+
+def rasa_token(settings: Settings) -> str:
+    """The API token: from RASA_TOKEN, or generated once into var/rasa_token."""
+    if settings.rasa_token:
+        return settings.rasa_token
+    path = settings.rasa_token_file
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token)
+    path.chmod(0o600)
+    return token
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database named in `url` if it does not exist yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return
+    admin = parsed.set(drivername="postgresql+psycopg", database="postgres")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            )
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Stack:
+    """Rasa and the action server, on 127.0.0.1, logging to `log_dir`."""
+
+    settings: Settings
+    model: Path = MODEL
+    log_dir: Path = VAR_DIR / "log"
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.settings.bind_host}:{self.settings.rasa_port}"
+
+    @property
+    def token(self) -> str:
+        return rasa_token(self.settings)
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ACTION_ENDPOINT_URL=(f"http://127.0.0.1:{self.settings.action_server_port}/webhook"),
+            TRACKER_STORE_URL=self.settings.tracker_store_url,
+            DATABASE_URL=self.settings.database_url,
+            SANIC_HOST=self.settings.bind_host,
+            SQLALCHEMY_SILENCE_UBER_WARNING="1",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            PYTHONWARNINGS="ignore",
+        )
+        return env
+
+    def start(self, timeout: float = 180.0) -> None:
+        if not self.model.exists():
+            raise StackError(f"No trained model at {self.model}. Run `make train` first.")
+        if not RASA.exists():
+            raise StackError("Rasa is not installed in .venv-rasa. Run `make setup` first.")
+        ensure_postgres_database(self.settings.tracker_store_url)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        port = str(self.settings.action_server_port)
+        self._spawn(
+            "actions",
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", port],
+        )
+        self._spawn(
+            "rasa",
+            [
+                str(RASA), "run", "--enable-api", "--auth-token", self.token,
+                "--interface", self.settings.bind_host, "--port", str(self.settings.rasa_port),
+                "--model", str(self.model), "--endpoints", "endpoints.yml",
+                "--credentials", "credentials.yml", "--log-file", str(self.log_dir / "rasa.log"),
+            ],
+        )  # fmt: skip
+        try:
+            self._wait_until_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        output = (self.log_dir / f"{name}.out").open("ab")
+        self.processes[name] = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=self.environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop the children ourselves
+        )
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        checks = {
+            "actions": f"http://127.0.0.1:{self.settings.action_server_port}/health",
+            "rasa": f"{self.rasa_url}/status?token={self.token}",
+        }
+        deadline = time.monotonic() + timeout
+        pending = dict(checks)
+        while pending:
+            for name, url in list(pending.items()):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise StackError(
+                        f"{name} exited with code {process.returncode}; see "
+                        f"{self.log_dir / (name + '.out')}"
+                    )
+                try:
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        del pending[name]
+                        log.info("service ready", service=name)
+                except httpx.TransportError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise StackError(f"{', '.join(pending)} not ready after {timeout:.0f} s")
+            if pending:
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        """SIGTERM every child, then SIGKILL what is still running after 15 s."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

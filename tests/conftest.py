@@ -1,0 +1,71 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, migrated with Alembic."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from actions import common
+from paincoach.db import migrate
+from paincoach.db.store import CoachStore
+from paincoach.settings import get_settings
+
+POSTGRES_ADMIN = os.environ.get(
+    "PAINCOACH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def postgres_or_skip() -> None:
+    """Skip when PostgreSQL is absent on a laptop; on CI its absence is a failure."""
+    try:
+        create_engine(POSTGRES_ADMIN).connect().close()
+    except OperationalError as error:
+        if ON_CI:
+            pytest.fail(f"PostgreSQL must be running under CI=true: {error.orig}")
+        pytest.skip(f"PostgreSQL is not running at {POSTGRES_ADMIN}")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    postgres_or_skip()
+    name = f"paincoach_test_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from paincoach.db.engine import get_engine
+
+    get_engine.cache_clear()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """The app database, migrated to head, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'paincoach.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def store(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CoachStore]:
+    """The store the actions use, pointed at the test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    common.store.cache_clear()
+    yield common.store()
+    get_settings.cache_clear()
+    common.store.cache_clear()
