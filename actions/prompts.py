@@ -158,13 +158,11 @@ class AskQuestion(Action, ABC):
         return []
 
 
-# One action class per question: rasa-sdk registers every Action subclass it finds.
+# One action class per question: rasa-sdk registers every Action subclass it finds, and the
+# action server's worker process unpickles them by name, so each is a module attribute.
 for _slot in QUESTIONS:
-    type(
-        f"Ask_{_slot}",
-        (AskQuestion,),
-        {"slot": _slot, "__module__": __name__},
-    )
+    _name = "Ask" + _slot.title().replace("_", "")
+    globals()[_name] = type(_name, (AskQuestion,), {"slot": _slot, "__module__": __name__})
 
 
 class AskCopingExercise(Action):
