@@ -57,7 +57,7 @@ def probably_enrolled(tracker: Tracker) -> bool:
 
 def first_name(tracker: Tracker) -> str:
     nickname = tracker.get_slot("nickname")
-    return f" {nickname}" if isinstance(nickname, str) and nickname else ""
+    return f", {nickname}" if isinstance(nickname, str) and nickname else ""
 
 
 def latest_intent(tracker: Tracker) -> str | None:

@@ -128,7 +128,7 @@ def chat(
 
     async def session() -> None:
         async with RasaClient(
-            stack.rasa_url,
+            stack.rasa_url if start_services else settings.rasa_url,
             rasa_token(settings),
             CoachStore(settings.database_url),
             settings.tracker_store_url,

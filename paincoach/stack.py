@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from paincoach.db import migrate
 from paincoach.settings import PROJECT_ROOT, VAR_DIR, Settings
 
 log = structlog.get_logger("paincoach.stack")
@@ -94,7 +95,9 @@ class Stack:
             raise StackError(f"No trained model at {self.model}. Run `make train` first.")
         if not RASA.exists():
             raise StackError("Rasa is not installed in .venv-rasa. Run `make setup` first.")
+        ensure_postgres_database(self.settings.database_url)
         ensure_postgres_database(self.settings.tracker_store_url)
+        migrate.upgrade(self.settings.database_url)  # migrations are applied on every start
         self.log_dir.mkdir(parents=True, exist_ok=True)
         port = str(self.settings.action_server_port)
         self._spawn(
