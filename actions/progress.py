@@ -9,6 +9,8 @@ from rasa_sdk.types import DomainDict
 from actions.common import NOT_ENROLLED, CoachAction, Events, participant, store
 from paincoach.progress import summarise
 
+PROGRESS_CHART = {"paincoach": "progress_chart"}
+
 
 class ActionProgressSummary(CoachAction):
     """Summarise the last 30 days of check-ins in plain words."""
@@ -24,4 +26,7 @@ class ActionProgressSummary(CoachAction):
             return []
         checkins = store().recent_checkins(tracker.sender_id, days=30)
         dispatcher.utter_message(text=summarise(checkins, days=30))
+        if checkins:
+            # The channel draws the chart itself: Rasa has no way to carry image bytes.
+            dispatcher.utter_message(json_message=PROGRESS_CHART)
         return []

@@ -94,6 +94,14 @@ class RasaClient:
         )
         return self._after_turn(sender, response.get("messages") or [])
 
+    async def add_message(self, sender: str, text: str) -> None:
+        """Put a patient's words in the transcript without predicting a reply."""
+        await self._post(
+            f"/conversations/{sender}/messages",
+            {"text": text, "sender": "user"},
+            params={"token": self.token},
+        )
+
     async def tracker(self, sender: str) -> dict[str, Any]:
         try:
             response = await self.http.get(

@@ -49,6 +49,33 @@ class Settings(BaseSettings):
         description="Points above the 7-day average at which a check-in counts as worse.",
     )
 
+    telegram_bot_token: str = Field(
+        default="", description="The bot's token from BotFather; empty runs the local stand-in."
+    )
+    telegram_api_base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        description="Bot API base URL (python-telegram-bot's base_url).",
+    )
+    telegram_api_base_file_url: str = Field(default="https://api.telegram.org/file/bot")
+    public_url: str = Field(
+        default="", description="HTTPS URL Telegram can reach; set it to use a webhook."
+    )
+    webhook_secret: str = Field(
+        default="", description="Secret token Telegram sends with each webhook update."
+    )
+    webhook_listen: str = Field(default="127.0.0.1")
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    telegram_rate_limit: float = Field(
+        default=30.0, gt=0, description="Messages per second across all chats."
+    )
+    scheduler_tick_seconds: float = Field(default=20.0, gt=0)
+    nudge_after_days: int = Field(
+        default=3, ge=1, description="Days without a check-in before the reminder becomes a nudge."
+    )
+    rasa_retry_seconds: float = Field(
+        default=10.0, gt=0, description="How often messages kept while Rasa was down are retried."
+    )
+
     @field_validator("database_url", "tracker_store_url")
     @classmethod
     def _looks_like_a_database_url(cls, value: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -152,14 +151,6 @@ def test_long_gaps_break_the_line_and_a_single_missed_day_does_not() -> None:
     assert math.isnan(xs[2]) and math.isnan(ys[2])  # two missed days: a gap
     assert xs[3:] == [5.0, 6.0]
     assert ys[3:] == [7.0, 7.0]
-
-
-def test_rendering_is_fast() -> None:
-    checkins = month_with_gaps()
-    progress_chart(checkins, "Europe/Oslo", today=TODAY)  # warm the font cache
-    start = time.perf_counter()
-    progress_chart(checkins, "Europe/Oslo", today=TODAY)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_two_threads_render_at_once() -> None:

@@ -13,6 +13,7 @@ from paincoach.db.models import Base
 TABLES = {
     "participants", "consent_refusals", "checkins", "coping_sessions", "goals", "goal_reviews",
     "flare_up_plans", "care_team_messages", "safety_events", "erasure_requests",
+    "care_team_alerts", "telegram_chats", "sent_keyboards", "pending_messages", "scheduled_jobs",
 }  # fmt: skip
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -203,3 +213,75 @@ class ErasureRequest(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), index=True)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     tracker_erased_at: Mapped[datetime | None]
+
+
+class CareTeamAlert(Base):
+    """Something the care team should look at: a crisis, a red flag, pain rising, silence."""
+
+    __tablename__ = "care_team_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+
+
+class TelegramChat(Base):
+    """The one place where a Telegram chat is tied to a participant pseudonym."""
+
+    __tablename__ = "telegram_chats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SentKeyboard(Base):
+    """The buttons of a message the coach sent, so a press can be checked and used once."""
+
+    __tablename__ = "sent_keyboards"
+    __table_args__ = (UniqueConstraint("pseudonym", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    payloads: Mapped[list[str]] = mapped_column(JSON)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pressed_at: Mapped[datetime | None]
+
+
+class PendingMessage(Base):
+    """A patient message that could not reach Rasa yet; it is answered when Rasa is back."""
+
+    __tablename__ = "pending_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+
+
+class ScheduledJob(Base):
+    """A message to send at a set time: a check-in reminder, a nudge, a provider's push."""
+
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (UniqueConstraint("participant_id", "kind", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    intent: Mapped[str] = mapped_column(String(60))
+    entities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    claimed_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from paincoach.db.engine import make_engine, session_scope
 from paincoach.db.models import (
+    CareTeamAlert,
     CareTeamMessage,
     CheckIn,
     ConsentRefusal,
@@ -23,7 +24,11 @@ from paincoach.db.models import (
     Goal,
     GoalReview,
     Participant,
+    PendingMessage,
     SafetyEvent,
+    ScheduledJob,
+    SentKeyboard,
+    TelegramChat,
     utcnow,
 )
 
@@ -225,15 +230,14 @@ class CoachStore:
             return message.id
 
     def record_safety_event(self, pseudonym: str, kind: str, detected_by: str = "nlu") -> int:
-        """Record a crisis or red flag; before consent, the event is kept without identity."""
+        """Record a crisis or red flag and alert the care team; before consent, the event is
+        kept without identity."""
         with self._session() as session:
             participant = self._participant(session, pseudonym)
-            event = SafetyEvent(
-                participant_id=participant.id if participant else None,
-                kind=kind,
-                detected_by=detected_by,
-            )
+            participant_id = participant.id if participant else None
+            event = SafetyEvent(participant_id=participant_id, kind=kind, detected_by=detected_by)
             session.add(event)
+            session.add(CareTeamAlert(participant_id=participant_id, kind=kind))
             session.flush()
             return event.id
 
@@ -261,6 +265,34 @@ class CoachStore:
         with self._session() as session:
             self._require(session, pseudonym).reminders_paused = paused
 
+    def export(self, pseudonym: str) -> dict[str, Any] | None:
+        """Everything stored about one participant, for them to download (/mydata)."""
+        with self._session() as session:
+            participant = self._participant(session, pseudonym)
+            if participant is None:
+                return None
+
+            def rows(model: Any) -> list[dict[str, Any]]:
+                found = session.scalars(
+                    select(model).where(model.participant_id == participant.id).order_by(model.id)
+                )
+                return [_columns(row, skip={"participant_id"}) for row in found]
+
+            goals = rows(Goal)
+            reviews = session.scalars(
+                select(GoalReview).where(GoalReview.goal_id.in_([g["id"] for g in goals]))
+            )
+            return {
+                "participant": _columns(participant, skip={"id"}),
+                "checkins": rows(CheckIn),
+                "coping_sessions": rows(CopingSession),
+                "goals": goals,
+                "goal_reviews": [_columns(r) for r in reviews],
+                "flare_up_plans": rows(FlareUpPlan),
+                "care_team_messages": rows(CareTeamMessage),
+                "safety_events": rows(SafetyEvent),
+            }
+
     # Erasure ----------------------------------------------------------------------------
 
     def erase_participant(self, pseudonym: str) -> bool:
@@ -268,12 +300,18 @@ class CoachStore:
         with self._session() as session:
             participant = self._participant(session, pseudonym)
             session.add(ErasureRequest(pseudonym=pseudonym))
+            # The chat mapping goes too, so a later /start begins with a new pseudonym.
+            for channel_table in (TelegramChat, SentKeyboard, PendingMessage):
+                session.execute(delete(channel_table).where(channel_table.pseudonym == pseudonym))
             if participant is None:
                 return False
             goal_ids = select(Goal.id).where(Goal.participant_id == participant.id)
             # Explicit deletes, child tables first, so erasure never depends on cascades.
             session.execute(delete(GoalReview).where(GoalReview.goal_id.in_(goal_ids)))
-            for table in (CheckIn, CopingSession, Goal, FlareUpPlan, CareTeamMessage, SafetyEvent):
+            for table in (
+                CheckIn, CopingSession, Goal, FlareUpPlan, CareTeamMessage, SafetyEvent,
+                CareTeamAlert, ScheduledJob,
+            ):  # fmt: skip
                 session.execute(delete(table).where(table.participant_id == participant.id))
             session.execute(delete(Participant).where(Participant.id == participant.id))
             return True
@@ -324,3 +362,12 @@ class CoachStore:
 
 class NotEnrolled(LookupError):
     """The conversation partner has not consented, so nothing may be stored about them."""
+
+
+def _columns(row: Any, skip: set[str] | None = None) -> dict[str, Any]:
+    """A model row as a plain dict of its column values."""
+    return {
+        column.key: getattr(row, column.key)
+        for column in row.__table__.columns
+        if column.key not in (skip or set())
+    }

@@ -1,0 +1,234 @@
+"""The gateway's work, independent of how updates arrive: safety net, Rasa, rendering."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import structlog
+from paincoach.safety_net import detect
+from telegram import Bot, InputFile, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from paincoach.charts import progress_chart
+from paincoach.db.channel import ChannelStore, Press
+from paincoach.db.store import CoachStore
+from paincoach.gateway.render import keyboard
+from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
+from paincoach.settings import Settings
+
+log = structlog.get_logger("paincoach.gateway")
+T = TypeVar("T")
+
+PROGRESS_CHART = {"paincoach": "progress_chart"}
+ENROLMENT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_TEXT = 4000  # Telegram allows 4,096 characters; Rasa does not need more of a patient's message
+
+RASA_DOWN = (
+    "I'm sorry — I'm having trouble thinking right now. I've kept your message and I'll "
+    "answer it as soon as I can."
+)
+STALE_BUTTON = (
+    "That button is from an earlier message, so I can't use it now. Just tell me what you'd like."
+)
+USED_BUTTON = "You've already answered that one."
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    """Seconds to wait after a 429, whichever type this PTB version reports it in."""
+    delay = error.retry_after
+    return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+    """Retry Telegram calls through network errors and flood limits (429)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except RetryAfter as error:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(retry_seconds(error))
+        except (TimedOut, NetworkError):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+class Gateway:
+    """Carries patient messages to Rasa and the coach's replies back to Telegram."""
+
+    def __init__(self, bot: Bot, rasa: RasaClient, settings: Settings) -> None:
+        self.bot = bot
+        self.rasa = rasa
+        self.settings = settings
+        self.channel = ChannelStore(settings.database_url)
+        self.store = CoachStore(settings.database_url)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, pseudonym: str) -> asyncio.Lock:
+        # One turn at a time per patient keeps replies in the order they were asked.
+        return self._locks.setdefault(pseudonym, asyncio.Lock())
+
+    # Incoming ---------------------------------------------------------------------------
+
+    async def patient_says(self, chat_id: int, text: str) -> None:
+        """A text from the patient: safety net first, then Rasa, then the replies."""
+        text = text.strip()[:MAX_TEXT]
+        pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
+        async with self._lock(pseudonym):
+            if await asyncio.to_thread(self.channel.has_pending, pseudonym):
+                await asyncio.to_thread(self.channel.queue, pseudonym, text)
+                return
+            try:
+                await self._converse(chat_id, pseudonym, text)
+            except RasaUnavailable:
+                log.warning("rasa unavailable; message kept", participant=pseudonym)
+                await asyncio.to_thread(self.channel.queue, pseudonym, text)
+                await self.send_text(chat_id, RASA_DOWN)
+
+    async def _converse(self, chat_id: int, pseudonym: str, text: str) -> None:
+        hit = detect(text)
+        if hit is None:
+            replies = await self.rasa.send(pseudonym, text)
+        else:
+            # The safety net does not wait for the classifier: the patient's words go into
+            # the transcript, then the crisis or red-flag flow runs.
+            log.info("safety net", participant=pseudonym, kind=hit.kind, rule=hit.rule)
+            await self.rasa.add_message(pseudonym, text)
+            replies = await self.rasa.trigger_intent(pseudonym, hit.kind, {"safety_net": hit.rule})
+        await self.render(chat_id, pseudonym, replies)
+
+    async def command(self, chat_id: int, command: str, args: list[str]) -> None:
+        """A Telegram command, turned into the message Rasa expects."""
+        if command == "start" and args and ENROLMENT_CODE.match(args[0]):
+            payload = "/start" + json.dumps({"enrolment_code": args[0]})
+        else:
+            payload = COMMAND_PAYLOADS[command]
+        await self.patient_says(chat_id, payload)
+
+    async def button_pressed(self, chat_id: int, message: Message | None, data: str) -> str | None:
+        """A button press: checked against what was sent, used once; returns a notice."""
+        pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
+        if message is None:
+            return STALE_BUTTON
+        press = await asyncio.to_thread(self.channel.press, pseudonym, message.message_id, data)
+        if press.outcome is Press.UNKNOWN:
+            log.info("unknown button press", participant=pseudonym)
+            return STALE_BUTTON
+        if press.outcome is Press.USED:
+            return USED_BUTTON
+        with contextlib.suppress(BadRequest):  # already without a keyboard
+            await with_retries(lambda: message.edit_reply_markup(reply_markup=None))
+        await self.patient_says(chat_id, press.payload or "")
+        return None
+
+    async def trigger(self, pseudonym: str, intent: str, entities: dict[str, Any]) -> bool:
+        """Start a turn from our side (reminders, pushes); False if the chat is unknown."""
+        chat_id = await asyncio.to_thread(self.channel.chat_for_pseudonym, pseudonym)
+        if chat_id is None:
+            return False
+        async with self._lock(pseudonym):
+            replies = await self.rasa.trigger_intent(pseudonym, intent, entities)
+            await self.render(chat_id, pseudonym, replies)
+        return True
+
+    async def retry_pending(self) -> int:
+        """Answer the messages kept while Rasa was down, in the order they arrived."""
+        pending = await asyncio.to_thread(self.channel.pending)
+        if not pending or not await self.rasa.is_ready():
+            return 0
+        answered = 0
+        for message in pending:
+            chat_id = await asyncio.to_thread(self.channel.chat_for_pseudonym, message.pseudonym)
+            if chat_id is None:
+                await asyncio.to_thread(self.channel.mark_answered, message.id)
+                continue
+            async with self._lock(message.pseudonym):
+                try:
+                    await self._converse(chat_id, message.pseudonym, message.text)
+                except RasaUnavailable:
+                    return answered
+                await asyncio.to_thread(self.channel.mark_answered, message.id)
+            answered += 1
+        return answered
+
+    # Outgoing ---------------------------------------------------------------------------
+
+    async def render(self, chat_id: int, pseudonym: str, replies: list[BotMessage]) -> None:
+        for reply in replies:
+            try:
+                await self._render_one(chat_id, pseudonym, reply)
+            except Forbidden:
+                log.info("patient blocked the bot", participant=pseudonym)
+                return
+
+    async def _render_one(self, chat_id: int, pseudonym: str, reply: BotMessage) -> None:
+        if reply.custom == PROGRESS_CHART:
+            await self.send_progress_chart(chat_id, pseudonym)
+        elif reply.custom is not None:
+            if isinstance(reply.custom.get("text"), str):
+                await self.send_text(chat_id, reply.custom["text"])
+            else:
+                log.info("custom payload not for telegram", participant=pseudonym)
+        if reply.image:
+            await with_retries(lambda: self.bot.send_photo(chat_id, photo=reply.image or ""))
+        if reply.text or reply.buttons:
+            sent = await with_retries(
+                lambda: self.bot.send_message(
+                    chat_id, reply.text or "Please choose:", reply_markup=keyboard(reply.buttons)
+                )
+            )
+            if reply.buttons:
+                await asyncio.to_thread(
+                    self.channel.remember_keyboard,
+                    pseudonym,
+                    sent.message_id,
+                    [b.payload for b in reply.buttons],
+                )
+
+    async def send_text(self, chat_id: int, text: str) -> None:
+        await with_retries(lambda: self.bot.send_message(chat_id, text))
+
+    async def send_progress_chart(self, chat_id: int, pseudonym: str) -> None:
+        participant = await asyncio.to_thread(self.store.participant, pseudonym)
+        if participant is None:
+            return
+        checkins = await asyncio.to_thread(self.store.recent_checkins, pseudonym, 30)
+        png = await asyncio.to_thread(progress_chart, checkins, participant.timezone)
+        await with_retries(
+            lambda: self.bot.send_photo(chat_id, photo=InputFile(png, filename="progress.png"))
+        )
+
+    async def send_my_data(self, chat_id: int) -> None:
+        """The patient's own data, as a JSON file."""
+        pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
+        export = await asyncio.to_thread(self.store.export, pseudonym)
+        if export is None:
+            await self.send_text(chat_id, "I don't have any data stored about you.")
+            return
+        body = json.dumps(export, indent=2, ensure_ascii=False, default=str).encode()
+        await with_retries(
+            lambda: self.bot.send_document(
+                chat_id,
+                document=InputFile(body, filename="paincoach-my-data.json"),
+                caption="Everything I have stored about you.",
+            )
+        )
+
+
+COMMAND_PAYLOADS = {
+    "start": "/start",
+    "help": "/help",
+    "checkin": "/start_checkin",
+    "pause": "/pause_reminders",
+    "resume": "/resume_reminders",
+    "progress": "/ask_progress",
+    "delete": "/delete_my_data",
+}
