@@ -10,7 +10,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import SCALE, STOP, YES_NO, Events, buttons, first_name, latest_intent
+from actions.common import (
+    SCALE,
+    STOP,
+    YES_NO,
+    Events,
+    buttons,
+    entity,
+    first_name,
+    latest_intent,
+)
 from paincoach import content
 
 
@@ -21,6 +30,14 @@ class Question:
 
 
 SKIP = [{"title": "Skip", "payload": "/deny"}]
+# A scheduled reminder starts the check-in with an entity saying which kind it is.
+REMINDER_OPENINGS = {
+    "daily": "Hi{name}! Time for today's check-in — it takes about two minutes. "
+    '(Say "stop" if now isn\'t a good time.)',
+    "nudge": "Hi{name}, it's been a few days since we caught up. No pressure at all — a quick "
+    'check-in helps you and your care team see how things are going. (Say "stop" if now '
+    "isn't a good time.)",
+}
 
 QUESTIONS: dict[str, Question] = {
     # Onboarding
@@ -154,6 +171,9 @@ class AskQuestion(Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         question = QUESTIONS[self.slot]
+        opening = REMINDER_OPENINGS.get(entity(tracker, "reminder") or "")
+        if opening:
+            dispatcher.utter_message(text=opening.format(name=first_name(tracker)))
         dispatcher.utter_message(text=random.choice(question.variants), buttons=question.buttons)
         return []
 

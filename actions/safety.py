@@ -6,16 +6,19 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import CoachAction, Events, latest_intent, log, store
+from actions.common import CoachAction, Events, entity, latest_intent, log, store
 from actions.conversation import close_active_form
 from paincoach.db.store import StoreError
 from paincoach.settings import get_settings
 
 
 def detected_by(tracker: Tracker) -> str:
-    """Who noticed: the rule-based safety net (through message metadata) or the NLU."""
+    """Who noticed: the gateway's rule-based safety net (which triggers the intent with a
+    `safety_net` entity, or flags the message metadata) or the NLU."""
     metadata = tracker.latest_message.get("metadata") or {}
-    return "safety_net" if metadata.get("safety_net") else "nlu"
+    if metadata.get("safety_net") or entity(tracker, "safety_net"):
+        return "safety_net"
+    return "nlu"
 
 
 def record(tracker: Tracker, kind: str) -> None:

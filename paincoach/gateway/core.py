@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 from paincoach.safety_net import detect
@@ -23,7 +23,6 @@ from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from paincoach.settings import Settings
 
 log = structlog.get_logger("paincoach.gateway")
-T = TypeVar("T")
 
 PROGRESS_CHART = {"paincoach": "progress_chart"}
 ENROLMENT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -45,7 +44,7 @@ def retry_seconds(error: RetryAfter) -> float:
     return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+async def with_retries[T](call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
     """Retry Telegram calls through network errors and flood limits (429)."""
     for attempt in range(1, attempts + 1):
         try:

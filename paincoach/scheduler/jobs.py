@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -11,13 +14,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from paincoach.db.engine import session_scope
 from paincoach.db.models import CheckIn, Participant, ScheduledJob
+from paincoach.settings import get_settings
 
+_SQLITE_CLAIMS = threading.Lock()
 REMINDER = "checkin_reminder"
+# A reminder starts the check-in itself; the entity tells the first question how to open.
+REMINDER_INTENT = "start_checkin"
 PUSH = "push"
 
 
@@ -66,6 +73,10 @@ class JobStore:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url
+        is_sqlite = make_url(url or get_settings().database_url).get_backend_name() == "sqlite"
+        self._claim_lock: AbstractContextManager[object] = (
+            _SQLITE_CLAIMS if is_sqlite else contextlib.nullcontext()
+        )
 
     def _insert(self, session: Session, rows: Sequence[dict[str, Any]]) -> int:
         """Insert jobs, skipping any that already exist (another replica may plan too)."""
@@ -73,9 +84,13 @@ class JobStore:
             return 0
         dialect = session.get_bind().dialect.name
         insert = postgres_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(ScheduledJob).values(list(rows)).on_conflict_do_nothing()
-        result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
-        return result.rowcount or 0
+        statement = (
+            insert(ScheduledJob)
+            .values(list(rows))
+            .on_conflict_do_nothing()
+            .returning(ScheduledJob.id)
+        )
+        return len(session.execute(statement).all())
 
     def plan_reminders(self, now: datetime) -> int:
         """Make sure every active participant has their next daily reminder planned."""
@@ -97,7 +112,7 @@ class JobStore:
                 {
                     "participant_id": pid,
                     "kind": REMINDER,
-                    "intent": REMINDER,
+                    "intent": REMINDER_INTENT,
                     "entities": {},
                     "due_at": next_local_time(now, at, tz),  # type: ignore[arg-type]
                     "status": "pending",
@@ -132,45 +147,51 @@ class JobStore:
             return self._insert(session, rows)
 
     def claim_due(self, now: datetime, limit: int = 500, stale_after: float = 300) -> list[Job]:
-        """Claim due jobs. Row locks with SKIP LOCKED keep replicas from claiming the same
-        job; a job left 'sending' by a crashed process is claimed again after `stale_after`."""
-        stale = now - timedelta(seconds=stale_after)
-        with session_scope(self.url) as session:
-            due = (
-                select(ScheduledJob)
-                .where(
-                    ScheduledJob.due_at <= now,
-                    or_(
-                        ScheduledJob.status == "pending",
-                        and_(ScheduledJob.status == "sending", ScheduledJob.claimed_at < stale),
-                    ),
-                )
+        """Claim due jobs so that each is sent by one worker only.
+
+        On PostgreSQL, row locks with SKIP LOCKED let several gateway replicas claim side by
+        side. SQLite has no row locks, so claims in one process take turns (SQLite is the
+        single-machine default; replicas need PostgreSQL). A job left 'sending' by a crashed
+        process is claimed again after `stale_after` seconds.
+        """
+        with self._claim_lock, session_scope(self.url) as session:
+            stale = now - timedelta(seconds=stale_after)
+            claimable = or_(
+                ScheduledJob.status == "pending",
+                and_(ScheduledJob.status == "sending", ScheduledJob.claimed_at < stale),
+            )
+            due_ids = (
+                select(ScheduledJob.id)
+                .where(ScheduledJob.due_at <= now, claimable)
                 .order_by(ScheduledJob.due_at, ScheduledJob.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-            jobs = list(session.scalars(due))
-            if not jobs:
+            ids = list(session.scalars(due_ids))
+            if not ids:
                 return []
-            session.execute(
-                update(ScheduledJob)
-                .where(ScheduledJob.id.in_([j.id for j in jobs]))
-                .values(status="sending", claimed_at=now, attempts=ScheduledJob.attempts + 1)
-            )
-            people = dict(
+            claimed = (
                 session.execute(
-                    select(Participant.id, Participant).where(
-                        Participant.id.in_({j.participant_id for j in jobs})
-                    )
-                ).all()
+                    update(ScheduledJob)
+                    .where(ScheduledJob.id.in_(ids), claimable)
+                    .values(status="sending", claimed_at=now, attempts=ScheduledJob.attempts + 1)
+                    .returning(ScheduledJob.id)
+                )
+                .scalars()
+                .all()
             )
+            rows = session.execute(
+                select(ScheduledJob, Participant.pseudonym, Participant.timezone)
+                .join(Participant, Participant.id == ScheduledJob.participant_id)
+                .where(ScheduledJob.id.in_(claimed))
+                .order_by(ScheduledJob.due_at, ScheduledJob.id)
+            ).all()
             return [
                 Job(
-                    id=j.id, kind=j.kind, intent=j.intent, entities=dict(j.entities or {}),
-                    due_at=j.due_at, pseudonym=people[j.participant_id].pseudonym,
-                    timezone=people[j.participant_id].timezone,
+                    id=job.id, kind=job.kind, intent=job.intent, entities=dict(job.entities or {}),
+                    due_at=job.due_at, pseudonym=pseudonym, timezone=timezone,
                 )
-                for j in jobs
+                for job, pseudonym, timezone in rows
             ]  # fmt: skip
 
     def finish(self, job_id: int, status: str, now: datetime) -> None:
@@ -189,7 +210,7 @@ class JobStore:
             )
 
     def reminder_decision(self, job: Job, now: datetime, nudge_after_days: int) -> str | None:
-        """What a due reminder should say: None if not needed, or the intent to trigger."""
+        """Which reminder is due: "daily", "nudge" after days of silence, or None."""
         with session_scope(self.url) as session:
             participant = session.scalar(
                 select(Participant).where(Participant.pseudonym == job.pseudonym)
@@ -202,7 +223,7 @@ class JobStore:
         if last is not None and local_day(last, job.timezone) == local_day(now, job.timezone):
             return None  # already checked in today
         since = (now - (last or participant.consented_at)).days
-        return "checkin_nudge" if since >= nudge_after_days else REMINDER
+        return "nudge" if since >= nudge_after_days else "daily"
 
     def counts(self) -> dict[str, int]:
         with session_scope(self.url) as session:

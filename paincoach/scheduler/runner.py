@@ -1,0 +1,89 @@
+"""The scheduler loop, inside the gateway process: plan, claim, send, record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+from telegram.error import TelegramError
+
+from paincoach.rasa_client import RasaUnavailable
+from paincoach.scheduler.clock import Clock, SystemClock
+from paincoach.scheduler.jobs import REMINDER, Job, JobStore
+from paincoach.settings import Settings
+
+log = structlog.get_logger("paincoach.scheduler")
+
+
+class Trigger(Protocol):
+    """What the scheduler needs from the gateway: start a turn for a participant."""
+
+    async def trigger(self, pseudonym: str, intent: str, entities: dict[str, Any]) -> bool: ...
+
+
+@dataclass
+class Scheduler:
+    jobs: JobStore
+    gateway: Trigger
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    concurrency: int = 64
+
+    async def tick(self) -> Counter[str]:
+        """One round: plan tomorrow's reminders, send what is due; returns outcome counts."""
+        now = self.clock.now()
+        await asyncio.to_thread(self.jobs.plan_reminders, now)
+        due = await asyncio.to_thread(self.jobs.claim_due, now)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def run(job: Job) -> str:
+            async with gate:
+                return await self._send(job)
+
+        outcomes = Counter(await asyncio.gather(*(run(job) for job in due)))
+        if due:
+            log.info("scheduler tick", **outcomes)
+        return outcomes
+
+    async def _send(self, job: Job) -> str:
+        now = self.clock.now()
+        entities = dict(job.entities)
+        if job.kind == REMINDER:
+            reminder = await asyncio.to_thread(
+                self.jobs.reminder_decision, job, now, self.settings.nudge_after_days
+            )
+            entities["reminder"] = reminder
+        if job.kind == REMINDER and entities["reminder"] is None:
+            status = "skipped"
+        else:
+            try:
+                delivered = await self.gateway.trigger(job.pseudonym, job.intent, entities)
+            except RasaUnavailable:
+                # Nothing reached the patient: the job waits for the next tick.
+                await asyncio.to_thread(self.jobs.release, job.id)
+                return "retry"
+            except TelegramError as error:
+                log.warning(
+                    "scheduled message failed",
+                    participant=job.pseudonym,
+                    error=type(error).__name__,
+                )
+                status = "failed"
+            else:
+                status = "sent" if delivered else "skipped"
+        await asyncio.to_thread(self.jobs.finish, job.id, status, now)
+        return status
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; a failing tick is logged and the loop goes on."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.scheduler_tick_seconds)
