@@ -2,54 +2,30 @@
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from paincoach.db import migrate
 from paincoach.db.engine import session_scope
 from paincoach.db.models import Base, CheckIn, Participant
 from paincoach.db.store import CoachStore
 from paincoach.rasa_client import BotMessage, RasaClient
 from paincoach.settings import Settings
-from paincoach.stack import MODEL, Stack
+from paincoach.stack import Stack
 
 pytestmark = pytest.mark.e2e
 SENDER = "p-e2e0000000000001"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture
+def settings(e2e_settings: Settings) -> Settings:
+    return e2e_settings
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    if not MODEL.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"No trained model at {MODEL}: `make test` trains it before pytest")
-        pytest.skip(f"No trained model at {MODEL}; run `make train` first")
-    folder = tmp_path_factory.mktemp("e2e")
-    return Settings(
-        database_url=f"sqlite:///{folder / 'paincoach.db'}",
-        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
-        rasa_token="e2e-token",
-        rasa_port=free_port(),
-        action_server_port=free_port(),
-    )
-
-
-@pytest.fixture(scope="module")
-def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    migrate.upgrade(settings.database_url)
-    services = Stack(settings, log_dir=tmp_path_factory.mktemp("logs"))
-    services.start()
-    yield services
-    services.stop()
+@pytest.fixture
+def stack(e2e_stack: Stack) -> Stack:
+    return e2e_stack
 
 
 @pytest.fixture
@@ -100,7 +76,10 @@ async def test_onboarding_check_in_and_erasure(client: RasaClient, settings: Set
         assert participant is not None
         assert (participant.nickname, participant.timezone) == ("Sam", "Europe/London")
         assert participant.research_consent is False
-        (checkin,) = session.scalars(select(CheckIn)).all()
+        participant_id = participant.id
+        (checkin,) = session.scalars(
+            select(CheckIn).where(CheckIn.participant_id == participant.id)
+        ).all()
         answers = (checkin.pain_average, checkin.pain_enjoyment, checkin.pain_activity)
         assert answers == (7, 6, 5)
         assert (checkin.mood, checkin.sleep_quality) == (4, 3)
@@ -109,10 +88,12 @@ async def test_onboarding_check_in_and_erasure(client: RasaClient, settings: Set
 
     assert "can't be undone" in await say(client, "/delete_my_data")
     assert "erased everything" in await say(client, "/affirm")
+    assert CoachStore(settings.database_url).export(SENDER) is None
     with session_scope(settings.database_url) as session:
         for table in Base.metadata.sorted_tables:
-            if table.name not in ("erasure_requests", "consent_refusals"):
-                assert session.scalar(select(func.count()).select_from(table)) == 0, table.name
+            if "participant_id" in table.c:
+                rows = select(func.count()).select_from(table)
+                assert session.scalar(rows.where(table.c.participant_id == participant_id)) == 0
     assert tracker_events(settings, SENDER) == 0
 
 
@@ -139,5 +120,4 @@ async def test_a_check_in_before_consent_stores_nothing(
 ) -> None:
     reply = await say(client, "/start_checkin", sender="p-e2e-stranger")
     assert "/start" in reply
-    with session_scope(settings.database_url) as session:
-        assert session.scalar(select(func.count()).select_from(CheckIn)) == 0
+    assert CoachStore(settings.database_url).participant("p-e2e-stranger") is None

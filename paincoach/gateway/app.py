@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 
 import structlog
 from telegram import BotCommand, Message, Update
@@ -192,3 +193,50 @@ def make_rasa_client(settings: Settings, rasa_url: str, token: str) -> RasaClien
     return RasaClient(
         rasa_url, token, CoachStore(settings.database_url), settings.tracker_store_url
     )
+
+
+async def start_polling(application: Application) -> None:  # type: ignore[type-arg]
+    """Start the bot inside a running event loop (tests, and `paincoach` tools)."""
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0.0, timeout=2)
+
+
+async def stop_polling(application: Application) -> None:  # type: ignore[type-arg]
+    if application.updater and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
+
+
+WEBHOOK_PATH = "telegram"
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The secret Telegram must send with every update: configured, or new at each start."""
+    return settings.webhook_secret or secrets.token_urlsafe(32)
+
+
+async def start_webhook(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """Serve updates on a webhook that refuses requests without the secret token (403)."""
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=WEBHOOK_PATH,
+        secret_token=webhook_secret(settings),
+        webhook_url=f"{settings.public_url.rstrip('/')}/{WEBHOOK_PATH}",
+    )
+
+
+stop_webhook = stop_polling

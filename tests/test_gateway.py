@@ -1,0 +1,325 @@
+"""End to end through Telegram's stand-in: stand-in → gateway → Rasa → actions → database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from paincoach.db.engine import session_scope
+from paincoach.db.models import CheckIn, SafetyEvent, TelegramChat
+from paincoach.db.store import CoachStore
+from paincoach.gateway.app import build_application, make_rasa_client, start_polling, stop_polling
+from paincoach.scheduler.clock import FakeClock
+from paincoach.scheduler.jobs import JobStore
+from paincoach.scheduler.runner import Scheduler
+from paincoach.settings import Settings
+from paincoach.stack import Stack
+from paincoach.standin import BotApiStandIn
+from paincoach.standin.state import SentMessage
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Patient:
+    """One Telegram user talking to the bot through the stand-in."""
+
+    standin: BotApiStandIn
+    chat_id: int
+    seen: int = 0
+    log: list[SentMessage] = field(default_factory=list)
+
+    async def replies(self, until: str, timeout: float = 30) -> list[SentMessage]:
+        """Wait for the bot's replies up to one whose text or caption contains `until`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            new = self.standin.sent_messages(self.chat_id, after=self.seen)
+            for index, message in enumerate(new):
+                if until in ((message.text or "") + (message.caption or "")):
+                    self.seen = new[index].message_id
+                    self.log += new[: index + 1]
+                    return new[: index + 1]
+            if asyncio.get_running_loop().time() > deadline:
+                said = [m.text or m.caption or m.method for m in new]
+                raise AssertionError(f"no reply containing {until!r}; got {said}")
+            await asyncio.sleep(0.05)
+
+    async def says(self, text: str, until: str) -> list[SentMessage]:
+        self.seen = max(
+            self.seen, self.standin.user_says(self.chat_id, text)["message"]["message_id"]
+        )
+        return await self.replies(until)
+
+    async def command(self, command: str, until: str, args: str = "") -> list[SentMessage]:
+        update = self.standin.send_command(self.chat_id, command, args)
+        self.seen = max(self.seen, update["message"]["message_id"])
+        return await self.replies(until)
+
+    async def presses(self, title: str, until: str) -> list[SentMessage]:
+        """Press the button titled `title` on the latest message that has it."""
+        message = next(m for m in reversed(self.log) if any(b["text"] == title for b in m.buttons))
+        self.standin.press_button(self.chat_id, message.message_id, button_text=title)
+        return await self.replies(until)
+
+
+@dataclass
+class Telegram:
+    standin: BotApiStandIn
+    settings: Settings
+    application: object
+    clock: FakeClock
+
+    def patient(self, chat_id: int) -> Patient:
+        return Patient(self.standin, chat_id)
+
+
+@pytest.fixture
+async def telegram(e2e_stack: Stack, e2e_settings: Settings) -> AsyncIterator[Telegram]:
+    async with BotApiStandIn() as standin:
+        settings = e2e_settings.model_copy(
+            update={
+                "telegram_bot_token": standin.token,
+                "telegram_api_base_url": standin.base_url,
+                "telegram_api_base_file_url": standin.base_file_url,
+                "rasa_retry_seconds": 0.2,
+            }
+        )
+        rasa = make_rasa_client(settings, e2e_stack.rasa_url, e2e_stack.token)
+        clock = FakeClock(datetime(2026, 1, 10, 12, tzinfo=UTC))
+        application = build_application(settings, rasa, clock=clock, run_scheduler=False)
+        await start_polling(application)
+        try:
+            yield Telegram(standin, settings, application, clock)
+        finally:
+            await stop_polling(application)
+
+
+async def onboard(patient: Patient, name: str = "Kim") -> None:
+    await patient.command("start", until="Do you agree")
+    await patient.presses("Yes, I agree", until="optional")
+    await patient.presses("No", until="call you")
+    await patient.says(name, until="time of day")
+    await patient.says("8pm", until="time zone")
+    await patient.says("Oslo", until="what we can do")
+
+
+async def test_onboarding_and_check_in_by_buttons_and_by_text(telegram: Telegram) -> None:
+    patient = telegram.patient(5001)
+    await onboard(patient)
+    registered = [c["command"] for c in telegram.standin.commands()]
+    assert {"start", "checkin", "mydata", "delete", "language"} <= set(registered)
+
+    first = await patient.command("checkin", until="on average")
+    keyboard = first[-1].buttons
+    assert [b["text"] for b in keyboard] == [*[str(n) for n in range(11)], "Stop"]
+    await patient.presses("7", until="enjoying life")
+    # The pressed keyboard is gone, so it cannot be pressed twice.
+    pressed = next(m for m in patient.log if m.text and "on average" in m.text)
+    assert telegram.standin.sent_messages(5001, after=pressed.message_id - 1)[0].buttons == []
+    await patient.says("six", until="general activity")
+    await patient.says("about a 5", until="mood")
+    await patient.presses("4", until="sleep")
+    await patient.says("3/10", until="note")
+    await patient.presses("Skip", until="check-in saved")
+
+    pseudonym = CoachStore(telegram.settings.database_url)
+    with session_scope(telegram.settings.database_url) as session:
+        link = session.scalar(select(TelegramChat).where(TelegramChat.chat_id == 5001))
+        assert link is not None and link.pseudonym.startswith("p-")
+        participant = pseudonym.participant(link.pseudonym)
+        assert participant is not None and participant.nickname == "Kim"
+        (checkin,) = session.scalars(
+            select(CheckIn).where(CheckIn.participant_id == participant.id)
+        ).all()
+        assert (checkin.pain_average, checkin.pain_enjoyment, checkin.pain_activity) == (7, 6, 5)
+        assert (checkin.mood, checkin.sleep_quality, checkin.note) == (4, 3, None)
+
+
+async def test_progress_chart_arrives_as_a_photo(telegram: Telegram) -> None:
+    patient = telegram.patient(5002)
+    await onboard(patient)
+    await patient.command("checkin", until="on average")
+    for answer, next_question in [
+        ("5", "enjoying"), ("5", "activity"), ("5", "mood"), ("5", "sleep"), ("5", "note"),
+    ]:  # fmt: skip
+        await patient.says(answer, until=next_question)
+    await patient.says("no", until="check-in saved")
+    replies = await patient.command("progress", until="1 check-in")
+    photo = await wait_for(lambda: [m for m in telegram.standin.sent_messages(5002) if m.photo])
+    assert photo[0].photo is not None and photo[0].photo.startswith(b"\x89PNG")
+    assert "average pain 5.0/10" in (replies[-1].text or "")
+
+
+async def test_reminder_fires_at_local_time(telegram: Telegram) -> None:
+    patient = telegram.patient(5003)
+    await onboard(patient)  # check-in time 20:00 in Europe/Oslo: 19:00 UTC in January
+    gateway = telegram.application.bot_data["gateway"]  # type: ignore[attr-defined]
+    scheduler = Scheduler(
+        JobStore(telegram.settings.database_url), gateway, telegram.settings, telegram.clock
+    )
+    telegram.clock.set(datetime(2026, 1, 10, 18, 59, tzinfo=UTC))
+    await scheduler.tick()
+    assert telegram.standin.sent_messages(5003, after=patient.seen) == []
+    telegram.clock.advance(timedelta(minutes=1))
+    outcomes = await scheduler.tick()
+    assert outcomes["sent"] >= 1
+    await patient.replies(until="Time for today's check-in")
+    await patient.replies(until="on average")
+
+
+async def test_unknown_and_forged_button_presses_change_nothing(telegram: Telegram) -> None:
+    patient = telegram.patient(5004)
+    await patient.command("start", until="Do you agree")
+    consent = patient.log[-1]
+    telegram.standin.press_button(5004, consent.message_id, "99", forge=True)
+    await patient.replies(until="earlier message")
+    telegram.standin.press_button(5004, consent.message_id, "not-a-number", forge=True)
+    await patient.replies(until="earlier message")
+    await patient.presses("Yes, I agree", until="optional")
+    telegram.standin.press_button(5004, consent.message_id, "0", forge=True)
+    await patient.replies(until="already answered")
+    answered = telegram.standin.callback_answers()
+    assert len(answered) == 4
+
+
+async def test_non_text_and_edited_messages_get_a_friendly_reply(telegram: Telegram) -> None:
+    patient = telegram.patient(5005)
+    for kind, expected in [
+        ("sticker", "only read text"), ("voice", "voice messages"), ("photo", "only read text"),
+        ("document", "only read text"), ("location", "location"), ("contact", "contact details"),
+    ]:  # fmt: skip
+        update = telegram.standin.user_sends(5005, kind)
+        patient.seen = max(patient.seen, update["message"]["message_id"])
+        await patient.replies(until=expected)
+    sent = telegram.standin.user_says(5005, "hello")
+    await patient.replies(until="/start")
+    telegram.standin.edit_user_message(5005, sent["message"]["message_id"], "goodbye")
+    await patient.replies(until="edited a message")
+
+
+async def test_unknown_command_and_language(telegram: Telegram) -> None:
+    patient = telegram.patient(5006)
+    await patient.command("frobnicate", until="don't know that command")
+    await patient.command("language", until="English")
+
+
+async def test_rasa_down_then_back_answers_the_kept_message(
+    telegram: Telegram, e2e_stack: Stack
+) -> None:
+    gateway = telegram.application.bot_data["gateway"]  # type: ignore[attr-defined]
+    real_url = gateway.rasa.base_url
+    patient = telegram.patient(5007)
+    gateway.rasa.base_url = "http://127.0.0.1:9"  # nothing listens there
+    await patient.says("hello", until="kept your message")
+    gateway.rasa.base_url = real_url
+    await patient.replies(until="/start")  # the kept "hello" is answered once Rasa is back
+
+
+@pytest.mark.parametrize(
+    "phrase", ["i want to kill myself", "honestly everyone would be better off without me"]
+)
+async def test_safety_net_catches_crisis_language(telegram: Telegram, phrase: str) -> None:
+    patient = telegram.patient(5100 + len(phrase))
+    await onboard(patient)
+    replies = await patient.says(phrase, until="Are you safe right now?")
+    assert "116 123" in "".join(m.text or "" for m in replies)
+    pseudonym = _pseudonym(telegram, patient.chat_id)
+    with session_scope(telegram.settings.database_url) as session:
+        events = session.scalars(select(SafetyEvent)).all()
+        mine = [
+            e
+            for e in events
+            if e.participant_id
+            == CoachStore(telegram.settings.database_url).participant(pseudonym).id
+        ]  # type: ignore[union-attr]
+        assert [(e.kind, e.detected_by) for e in mine] == [("crisis", "safety_net")]
+    await patient.presses("Yes, I'm safe", until="glad you're safe")
+
+
+async def test_pain_idiom_is_a_flare_up_not_a_crisis(telegram: Telegram) -> None:
+    patient = telegram.patient(5200)
+    await onboard(patient)
+    replies = await patient.says("my back is killing me today", until="paced breathing")
+    assert "116 123" not in "".join(m.text or "" for m in replies)
+
+
+async def test_mydata_and_delete(telegram: Telegram) -> None:
+    patient = telegram.patient(5300)
+    await onboard(patient, name="Robin")
+    await patient.command("mydata", until="Everything I have stored")
+    document = next(m for m in telegram.standin.sent_messages(5300) if m.document)
+    export = json.loads(document.document or b"{}")
+    assert export["participant"]["nickname"] == "Robin"
+    assert "chat_id" not in json.dumps(export)
+    pseudonym = _pseudonym(telegram, 5300)
+    await patient.command("delete", until="can't be undone")
+    await patient.presses("Yes, delete everything", until="erased everything")
+    assert CoachStore(telegram.settings.database_url).participant(pseudonym) is None
+    with session_scope(telegram.settings.database_url) as session:
+        assert session.scalar(select(TelegramChat).where(TelegramChat.chat_id == 5300)) is None
+
+
+async def test_forged_webhook_request_is_refused(e2e_stack: Stack, e2e_settings: Settings) -> None:
+    from paincoach.gateway.app import start_webhook, stop_webhook
+    from tests.conftest import free_port
+
+    async with BotApiStandIn() as standin:
+        port = free_port()
+        settings = e2e_settings.model_copy(
+            update={
+                "telegram_bot_token": standin.token,
+                "telegram_api_base_url": standin.base_url,
+                "telegram_api_base_file_url": standin.base_file_url,
+                "public_url": f"http://127.0.0.1:{port}",
+                "webhook_secret": "s3cret-token",
+                "webhook_port": port,
+            }
+        )
+        rasa = make_rasa_client(settings, e2e_stack.rasa_url, e2e_stack.token)
+        application = build_application(settings, rasa, run_scheduler=False)
+        await start_webhook(application, settings)
+        try:
+            update = {
+                "update_id": 1,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": 1, "type": "private"},
+                    "text": "hi",
+                },
+            }
+            url = f"http://127.0.0.1:{port}/telegram"
+            async with httpx.AsyncClient() as client:
+                forged = await client.post(url, json=update)
+                wrong = await client.post(
+                    url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
+                )
+            assert forged.status_code == 403 and wrong.status_code == 403
+            # A genuine update, delivered by the stand-in with the secret, is answered.
+            patient = Patient(standin, 6000)
+            await patient.says("hello", until="/start")
+        finally:
+            await stop_webhook(application)
+
+
+def _pseudonym(telegram: Telegram, chat_id: int) -> str:
+    with session_scope(telegram.settings.database_url) as session:
+        return session.scalars(
+            select(TelegramChat.pseudonym).where(TelegramChat.chat_id == chat_id)
+        ).one()
+
+
+async def wait_for(probe, timeout: float = 10):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (found := probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+    return found
