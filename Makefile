@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
 RASA_ENV  := PYTHONWARNINGS=ignore
 
-.PHONY: help setup train run serve test lint validate test-stories pytest bench-nlu clean
+.PHONY: help setup train run up serve test lint validate test-stories pytest bench-nlu clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,10 +43,13 @@ $(MODEL): $(RASA_VENV)/.installed $(TRAINING)
 	$(RASA_ENV) $(RASA) train --fixed-model-name paincoach --out models
 	@touch $@
 
-run: setup train  ## Start Rasa and the action server, then chat as a demo patient
+run: setup train  ## Start everything against the local Telegram stand-in and chat as a patient
 	$(VENV)/bin/paincoach chat
 
-serve: setup train  ## Start Rasa and the action server in the foreground
+up: setup train  ## Start Rasa, the action server and the Telegram gateway in the foreground
+	$(VENV)/bin/paincoach up
+
+serve: setup train  ## Start only Rasa and the action server in the foreground
 	$(VENV)/bin/paincoach serve
 
 test: setup lint validate train test-stories pytest  ## Lint, validate, train, test stories, run pytest

@@ -1,64 +1,128 @@
-"""A terminal chat with the coach, as a demo patient: a thin client of the Rasa REST channel."""
+"""A terminal chat with the coach as a Telegram user, through the local Bot API stand-in.
+
+It is the production path end to end: the stand-in plays Telegram, the gateway polls it,
+talks to Rasa, and sends the replies back. Reminders and pushes appear here as they would on
+a phone; photos and files are saved under var/chat/ and their paths printed.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import Sequence
+import base64
 from pathlib import Path
+from typing import Any
 
-from paincoach.rasa_client import BotMessage, Button, RasaClient, RasaUnavailable
+import httpx
+
 from paincoach.settings import VAR_DIR
 
-
-def demo_pseudonym(path: Path = VAR_DIR / "demo_patient") -> str:
-    """The local demo patient keeps one pseudonym across runs, like a Telegram chat would."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pseudonym = "demo-" + secrets.token_hex(6)
-    path.write_text(pseudonym)
-    return pseudonym
+DEMO_CHAT_ID = 424242
+DOWNLOADS = VAR_DIR / "chat"
 
 
-def is_scale(buttons: Sequence[Button]) -> bool:
+def is_scale(buttons: list[dict[str, Any]]) -> bool:
     """0–10 buttons are typed as numbers, so they are not numbered as choices."""
-    return all(b.title.isdigit() or b.payload == "/stop" for b in buttons)
+    return bool(buttons) and all(b["text"].isdigit() or b["text"] == "Stop" for b in buttons)
 
 
-def render(message: BotMessage) -> str:
-    lines = [f"coach> {message.text}"] if message.text else []
-    if message.image:
-        lines.append(f"coach> [image] {message.image}")
-    if message.buttons and is_scale(message.buttons):
-        lines.append("       (" + " ".join(b.title for b in message.buttons) + ")")
+def render(message: dict[str, Any], downloads: Path = DOWNLOADS) -> str:
+    """One bot message as terminal lines; photos and files are saved to `downloads`."""
+    lines = []
+    text = message.get("text") or message.get("caption")
+    if text:
+        lines.append(f"coach> {text}")
+    file = message.get("file")
+    if file and file.get("data_base64"):
+        downloads.mkdir(parents=True, exist_ok=True)
+        name = file.get("filename") or f"{message['message_id']}.bin"
+        path = downloads / f"{message['message_id']}-{name}"
+        path.write_bytes(base64.b64decode(file["data_base64"]))
+        kind = "photo" if message.get("method") == "sendPhoto" else "file"
+        lines.append(f"coach> [{kind} saved to {path}]")
+    buttons = [
+        b for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row
+    ]
+    if is_scale(buttons):
+        lines.append("       (" + " ".join(b["text"] for b in buttons) + ")")
     else:
-        lines += [f"       [{n}] {b.title}" for n, b in enumerate(message.buttons, start=1)]
+        lines += [f"       [{n}] {b['text']}" for n, b in enumerate(buttons, start=1)]
     return "\n".join(lines)
 
 
-def resolve(typed: str, buttons: Sequence[Button]) -> str:
-    """A typed choice number becomes that button's payload; anything else is sent as typed."""
-    if buttons and not is_scale(buttons) and typed.isdigit() and 1 <= int(typed) <= len(buttons):
-        return buttons[int(typed) - 1].payload
-    return typed
+class TelegramUser:
+    """A user of the stand-in, driven through its control API."""
+
+    def __init__(self, control_url: str, chat_id: int = DEMO_CHAT_ID) -> None:
+        self.http = httpx.AsyncClient(base_url=control_url.rstrip("/"), timeout=40)
+        self.chat_id = chat_id
+        self.seen = 0
+        self.keyboard: tuple[int, list[dict[str, Any]]] | None = None
+
+    async def send(self, typed: str) -> None:
+        """Typed text, a /command, or the number of a button on the last keyboard."""
+        if self.keyboard and typed.isdigit():
+            message_id, buttons = self.keyboard
+            if is_scale(buttons):
+                choice = next((b for b in buttons if b["text"] == typed), None)
+            else:
+                index = int(typed) - 1
+                choice = buttons[index] if 0 <= index < len(buttons) else None
+            if choice is not None:
+                await self._post(
+                    "/control/callbacks",
+                    {
+                        "chat_id": self.chat_id,
+                        "message_id": message_id,
+                        "data": choice["callback_data"],
+                    },
+                )
+                return
+        if typed.startswith("/") and len(typed) > 1:
+            command, _, args = typed[1:].partition(" ")
+            await self._post(
+                "/control/commands", {"chat_id": self.chat_id, "command": command, "args": args}
+            )
+        else:
+            await self._post("/control/messages", {"chat_id": self.chat_id, "text": typed})
+
+    async def _post(self, path: str, body: dict[str, Any]) -> None:
+        response = await self.http.post(path, json={**body, "first_name": "Demo"})
+        self.seen = max(
+            self.seen, response.json().get("result", {}).get("message", {}).get("message_id", 0)
+        )
+
+    async def listen(self) -> None:
+        """Print every message the bot sends, as it arrives (replies, reminders, pushes)."""
+        while True:
+            response = await self.http.get(
+                f"/control/chats/{self.chat_id}/messages",
+                params={"after": self.seen, "wait": 25, "include_bytes": 1},
+            )
+            for message in response.json().get("result", []):
+                self.seen = max(self.seen, message["message_id"])
+                print("\r" + render(message) + "\nyou> ", end="", flush=True)
+                markup = (message.get("reply_markup") or {}).get("inline_keyboard")
+                if markup:
+                    self.keyboard = (message["message_id"], [b for row in markup for b in row])
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
 
-async def chat(client: RasaClient, sender: str) -> None:
-    print("Chatting with PainCoach as a demo patient. Type /start to begin, Ctrl-C to quit.\n")
-    buttons: Sequence[Button] = ()
-    while True:
-        try:
-            typed = (await asyncio.to_thread(input, "you> ")).strip()
-        except EOFError:
-            return
-        if not typed:
-            continue
-        try:
-            replies = await client.send(sender, resolve(typed, buttons))
-        except RasaUnavailable:
-            print("coach> Sorry, I can't reach the coach right now. Please try again shortly.")
-            continue
-        for message in replies:
-            print(render(message))
-        buttons = next((m.buttons for m in reversed(replies) if m.buttons), ())
+async def chat(control_url: str) -> None:
+    """Read lines from the terminal and show the coach's messages until EOF or Ctrl-C."""
+    user = TelegramUser(control_url)
+    print("You are a Telegram user of the local stand-in. Type /start to begin, Ctrl-C to quit.\n")
+    listener = asyncio.create_task(user.listen())
+    try:
+        while True:
+            try:
+                typed = (await asyncio.to_thread(input, "you> ")).strip()
+            except EOFError:
+                await asyncio.sleep(3)  # let the last replies arrive
+                return
+            if typed:
+                await user.send(typed)
+    finally:
+        listener.cancel()
+        await user.close()

@@ -102,45 +102,85 @@ def serve() -> None:
 
 
 @app.command()
-def chat(
-    sender: Annotated[
-        str | None, typer.Option(help="Pseudonym to chat as (default: the demo patient).")
-    ] = None,
-    start_services: Annotated[
-        bool, typer.Option("--start-services/--no-start-services", help="Start Rasa too.")
-    ] = True,
-) -> None:
-    """Chat with the coach in the terminal, as a patient would."""
-    from paincoach.chat import chat as run_chat
-    from paincoach.chat import demo_pseudonym
-    from paincoach.db.store import CoachStore
-    from paincoach.rasa_client import RasaClient
-    from paincoach.stack import Stack, StackError, rasa_token
+def up() -> None:
+    """Start Rasa, the action server and the Telegram gateway until Ctrl-C or SIGTERM.
+
+    With TELEGRAM_BOT_TOKEN set it serves real Telegram (polling, or a webhook when PUBLIC_URL
+    is set); without it, the local Bot API stand-in plays Telegram.
+    """
+    from paincoach.stack import Stack, StackError
 
     settings = _settings()
-    stack = Stack(settings)
-    if start_services:
-        typer.echo("Starting Rasa and the action server — this takes about half a minute...")
-        try:
-            stack.start()
-        except StackError as error:
-            raise _fail(str(error)) from None
-
-    async def session() -> None:
-        async with RasaClient(
-            stack.rasa_url if start_services else settings.rasa_url,
-            rasa_token(settings),
-            CoachStore(settings.database_url),
-            settings.tracker_store_url,
-        ) as client:
-            await run_chat(client, sender or demo_pseudonym())
-
+    stack = Stack(settings, telegram=True)
+    typer.echo("Starting Rasa, the action server and the gateway (logs in var/log/)...")
     try:
-        asyncio.run(session())
+        stack.start()
+    except StackError as error:
+        raise _fail(str(error)) from None
+    where = "real Telegram" if not stack.uses_standin else f"the stand-in at {stack.standin_url}"
+    typer.echo(f"Ready: the coach is on {where}. Ctrl-C stops everything.")
+    _run_until_signal(stack)
+
+
+@app.command()
+def chat() -> None:
+    """Start everything against the local stand-in and chat as a Telegram user."""
+    from paincoach.chat import chat as run_chat
+    from paincoach.stack import Stack, StackError
+
+    settings = _settings().model_copy(update={"telegram_bot_token": ""})
+    stack = Stack(settings, telegram=True)
+    typer.echo("Starting Rasa, the action server, the gateway and the Telegram stand-in...")
+    try:
+        stack.start()
+    except StackError as error:
+        raise _fail(str(error)) from None
+    try:
+        asyncio.run(run_chat(stack.standin_url))
     except KeyboardInterrupt:
         typer.echo("\nBye.")
     finally:
         stack.stop()
+
+
+@app.command()
+def gateway() -> None:
+    """Run the Telegram gateway and its scheduler in the foreground (Rasa must be running)."""
+    import os
+    from pathlib import Path
+
+    from telegram import Update
+
+    from paincoach.gateway.app import (
+        WEBHOOK_PATH,
+        build_application,
+        make_rasa_client,
+        webhook_secret,
+    )
+    from paincoach.logs import configure_logging
+    from paincoach.stack import rasa_token
+
+    settings = _settings()
+    configure_logging()
+    if not settings.telegram_bot_token:
+        raise _fail("TELEGRAM_BOT_TOKEN is not set. Get one from @BotFather (see the README).")
+    ready = os.environ.get("PAINCOACH_READY_FILE")
+    application = build_application(
+        settings,
+        make_rasa_client(settings, settings.rasa_url, rasa_token(settings)),
+        ready_file=Path(ready) if ready else None,
+    )
+    if settings.public_url:
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=WEBHOOK_PATH,
+            secret_token=webhook_secret(settings),
+            webhook_url=f"{settings.public_url.rstrip('/')}/{WEBHOOK_PATH}",
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ from sqlalchemy.engine import make_url
 
 from paincoach.db import migrate
 from paincoach.settings import PROJECT_ROOT, VAR_DIR, Settings
+from paincoach.standin.server import DEFAULT_TOKEN
 
 log = structlog.get_logger("paincoach.stack")
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 MODEL = PROJECT_ROOT / "models" / "paincoach.tar.gz"
+STANDIN_TOKEN = DEFAULT_TOKEN
 
 
 class StackError(RuntimeError):
@@ -67,7 +69,21 @@ class Stack:
     settings: Settings
     model: Path = MODEL
     log_dir: Path = VAR_DIR / "log"
+    telegram: bool = False  # also the gateway, and the Bot API stand-in when there is no token
+    standin_port: int = 8081
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def uses_standin(self) -> bool:
+        return self.telegram and not self.settings.telegram_bot_token
+
+    @property
+    def standin_url(self) -> str:
+        return f"http://127.0.0.1:{self.standin_port}"
+
+    @property
+    def ready_file(self) -> Path:
+        return self.log_dir / "gateway.ready"
 
     @property
     def rasa_url(self) -> str:
@@ -115,16 +131,66 @@ class Stack:
         )  # fmt: skip
         try:
             self._wait_until_ready(timeout)
+            if self.telegram:
+                self._start_gateway(timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    def _start_gateway(self, timeout: float) -> None:
+        env: dict[str, str] = {"RASA_URL": self.rasa_url, "RASA_TOKEN": self.token}
+        if self.uses_standin:
+            self._spawn(
+                "standin",
+                [sys.executable, "-m", "paincoach.standin", "--port", str(self.standin_port),
+                 "--token", STANDIN_TOKEN],
+            )  # fmt: skip
+            self._wait_for("standin", f"{self.standin_url}/control/state", timeout)
+            env.update(
+                TELEGRAM_BOT_TOKEN=STANDIN_TOKEN,
+                TELEGRAM_API_BASE_URL=f"{self.standin_url}/bot",
+                TELEGRAM_API_BASE_FILE_URL=f"{self.standin_url}/file/bot",
+            )
+        self.ready_file.unlink(missing_ok=True)
+        env["PAINCOACH_READY_FILE"] = str(self.ready_file)
+        self._spawn("gateway", [sys.executable, "-m", "paincoach.cli", "gateway"], env)
+        deadline = time.monotonic() + timeout
+        while not self.ready_file.exists():
+            self._check_alive("gateway")
+            if time.monotonic() > deadline:
+                raise StackError(f"gateway not ready after {timeout:.0f} s")
+            time.sleep(0.2)
+        log.info("service ready", service="gateway")
+
+    def _wait_for(self, name: str, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive(name)
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} not ready after {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def _check_alive(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise StackError(
+                f"{name} exited with code {process.returncode}; see "
+                f"{self.log_dir / (name + '.out')}"
+            )
+
+    def _spawn(
+        self, name: str, command: list[str], extra_env: dict[str, str] | None = None
+    ) -> None:
         output = (self.log_dir / f"{name}.out").open("ab")
         self.processes[name] = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=self.environment(),
+            env={**self.environment(), **(extra_env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us; we stop the children ourselves
@@ -139,12 +205,7 @@ class Stack:
         pending = dict(checks)
         while pending:
             for name, url in list(pending.items()):
-                process = self.processes[name]
-                if process.poll() is not None:
-                    raise StackError(
-                        f"{name} exited with code {process.returncode}; see "
-                        f"{self.log_dir / (name + '.out')}"
-                    )
+                self._check_alive(name)
                 try:
                     if httpx.get(url, timeout=2).status_code == 200:
                         del pending[name]
@@ -157,8 +218,8 @@ class Stack:
                 time.sleep(0.5)
 
     def stop(self) -> None:
-        """SIGTERM every child, then SIGKILL what is still running after 15 s."""
-        for process in self.processes.values():
+        """SIGTERM every child, newest first, then SIGKILL what still runs after 15 s."""
+        for process in reversed(self.processes.values()):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes.values():

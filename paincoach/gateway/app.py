@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from pathlib import Path
 
 import structlog
 from telegram import BotCommand, Message, Update
@@ -128,6 +129,7 @@ def build_application(
     rasa: RasaClient,
     clock: Clock | None = None,
     run_scheduler: bool = True,
+    ready_file: Path | None = None,
 ) -> Application:  # type: ignore[type-arg]
     """Wire the handlers in one place; the scheduler and retry loops start with the bot."""
     # Request logs would carry the bot token in their URLs.
@@ -146,6 +148,9 @@ def build_application(
             )
             application.bot_data["scheduler"] = scheduler
             tasks.append(asyncio.create_task(scheduler.run(stop)))
+        if ready_file is not None:
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.write_text("ready")
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         stop.set()
