@@ -171,14 +171,15 @@ def build_application(
         .post_shutdown(post_shutdown)
         .build()
     )
-    application.add_handler(CommandHandler("mydata", on_mydata))
-    application.add_handler(CommandHandler("language", on_language))
-    application.add_handler(CommandHandler(list(COMMAND_PAYLOADS), on_command))
-    application.add_handler(MessageHandler(filters.COMMAND, on_unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
-    application.add_handler(CallbackQueryHandler(on_button))
+    new = filters.UpdateType.MESSAGE  # edits are answered by on_edited, never re-sent
     application.add_handler(MessageHandler(filters.UpdateType.EDITED, on_edited))
-    application.add_handler(MessageHandler(~filters.TEXT & ~filters.UpdateType.EDITED, on_not_text))
+    application.add_handler(CommandHandler("mydata", on_mydata, filters=new))
+    application.add_handler(CommandHandler("language", on_language, filters=new))
+    application.add_handler(CommandHandler(list(COMMAND_PAYLOADS), on_command, filters=new))
+    application.add_handler(MessageHandler(new & filters.COMMAND, on_unknown_command))
+    application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(CallbackQueryHandler(on_button))
+    application.add_handler(MessageHandler(new & ~filters.TEXT, on_not_text))
     application.add_error_handler(on_error)
     return application
 
