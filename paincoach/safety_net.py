@@ -33,6 +33,11 @@ class SafetyHit:
     rule: str  # short name of the rule that fired, for logs and tests (never the message text)
 
 
+def _either(*alternatives: str) -> str:
+    """One pattern that matches any of the alternatives."""
+    return "|".join(f"(?:{alternative})" for alternative in alternatives)
+
+
 # --------------------------------------------------------------------------- normalising
 
 # Curly quotes, primes and backticks that phones put in place of a plain apostrophe.
@@ -55,8 +60,8 @@ _APOSTROPHE_CONTRACTIONS = (
     (re.compile(r"'ve\b"), " have"),
     (re.compile(r"'ll\b"), " will"),
     (re.compile(r"'d\b"), " would"),
-    (re.compile(r"'s\b"), " is"),  # "the pain's killing me", "my back's agony"; possessives
-    # come out odd ("my mum is car") but no rule reads them
+    # "the pain's killing me", "my back's agony"; possessives come out odd, no rule reads them.
+    (re.compile(r"'s\b"), " is"),
 )
 
 # Words patients type without apostrophes, text-speak and frequent misspellings.
@@ -118,12 +123,6 @@ def normalise(text: str) -> str:
 
 # --------------------------------------------------------------------------- idioms
 
-
-def _either(*alternatives: str) -> str:
-    """One pattern that matches any of the alternatives."""
-    return "|".join(f"(?:{alternative})" for alternative in alternatives)
-
-
 # Pain idioms that use the words of dying and killing; cut out before crisis rules read.
 # Each is narrow on purpose, so that it cannot swallow a real wish to die ("i want to die
 # to be honest", "thinking about dying for a while", "i want to die for real").
@@ -135,8 +134,10 @@ _PAIN_IDIOMS = re.compile(
         r"\b(?:kill|killing|murder) (?:for|to be|to get|to have)\b",
         r"\bcould (?:kill|murder)\b",
         r"\bkill(?:ing)? myself (?:trying|doing|working|laughing|to keep up|at work|at the gym)\b",
-        r"\b(?:dying|die) for (?:a|an|some)\b(?!\s+(?:while|long|bit|few|couple)\b)",
-        r"\bdying to (?!be honest|tell the truth)\w+",
+        # ...but "thinking about dying to escape this" is not "dying to get out in the garden".
+        r"(?<!about )(?<!of )(?<!like )\b(?:dying|die) for (?:a|an|some)\b"
+        r"(?!\s+(?:while|long|bit|few|couple)\b)",
+        r"(?<!about )(?<!of )(?<!like )\bdying to (?!be honest|tell the truth)\w+",
         r"\b(?:dying|died|die) (?:of|from) (?:thirst|hunger|boredom|embarrassment|shame|"
         r"curiosity|laughter|laughing|fright|the heat|heat)\b",
         r"\b(?:nearly|almost) died laughing\b|\bdie laughing\b",
