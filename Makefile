@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
 RASA_ENV  := PYTHONWARNINGS=ignore
 
-.PHONY: help setup train run up serve test lint validate test-stories pytest bench-nlu clean
+.PHONY: help setup train run up serve test lint validate test-stories pytest bench bench-nlu clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ test-stories: $(MODEL)
 
 pytest: setup $(MODEL)
 	$(VENV)/bin/pytest
+
+bench: setup $(MODEL)  ## Gateway overhead against bare Rasa, reminder fan-out
+	$(VENV)/bin/python -m paincoach.bench.gateway
 
 bench-nlu: $(RASA_VENV)/.installed  ## NLU cross-validation and held-out macro-F1
 	$(VENV)/bin/python -m paincoach.bench.nlu

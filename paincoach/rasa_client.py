@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +57,12 @@ class RasaClient:
         store: CoachStore,
         tracker_store_url: str,
         timeout: float = 30.0,
+        max_concurrent: int = 16,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Rasa works through turns one CPU at a time; queueing here rather than inside Rasa
+        # keeps each request's timeout for its own work.
+        self._slots = asyncio.Semaphore(max_concurrent)
         self.token = token
         self.store = store
         self.tracker_store_url = tracker_store_url
@@ -122,7 +127,8 @@ class RasaClient:
 
     async def _post(self, path: str, body: dict[str, Any], params: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
         try:
-            response = await self.http.post(f"{self.base_url}{path}", json=body, params=params)
+            async with self._slots:
+                response = await self.http.post(f"{self.base_url}{path}", json=body, params=params)
         except httpx.TransportError as error:
             raise RasaUnavailable(str(error)) from error
         if response.status_code >= 500:

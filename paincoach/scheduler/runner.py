@@ -33,11 +33,11 @@ class Scheduler:
     clock: Clock = field(default_factory=SystemClock)
     concurrency: int = 64
 
-    async def tick(self) -> Counter[str]:
-        """One round: plan tomorrow's reminders, send what is due; returns outcome counts."""
+    async def tick(self, limit: int = 500) -> Counter[str]:
+        """One round: plan the next reminders, send up to `limit` due jobs; counts outcomes."""
         now = self.clock.now()
         await asyncio.to_thread(self.jobs.plan_reminders, now)
-        due = await asyncio.to_thread(self.jobs.claim_due, now)
+        due = await asyncio.to_thread(self.jobs.claim_due, now, limit)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def run(job: Job) -> str:
