@@ -128,14 +128,16 @@ class ActionOfferExercise(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        offered = tracker.get_slot("offered_exercise") or OFFER_FOR_INTENT.get(
-            latest_intent(tracker) or ""
-        )
+        if tracker.latest_action_name == "action_submit_checkin":
+            offered = tracker.get_slot("offered_exercise")  # set when the day is worse
+        else:
+            # Otherwise the patient's own words say what might help.
+            offered = OFFER_FOR_INTENT.get(latest_intent(tracker) or "")
         exercise = content.exercises().get(offered or "")
         if exercise is None:
             return [SlotSet("offered_exercise", None)]
         dispatcher.utter_message(
-            text=f"Would you like to try {exercise.title.lower()} together? It takes about "
+            text=f"Would you like to try an exercise together? {exercise.title} takes about "
             f"{exercise.minutes} minutes.",
             buttons=YES_NO,
         )

@@ -246,7 +246,7 @@ async def test_safety_net_catches_crisis_language(telegram: Telegram, phrase: st
 async def test_pain_idiom_is_a_flare_up_not_a_crisis(telegram: Telegram) -> None:
     patient = telegram.patient(5200)
     await onboard(patient)
-    replies = await patient.says("my back is killing me today", until="paced breathing")
+    replies = await patient.says("my back is killing me today", until="Paced breathing")
     assert "116 123" not in "".join(m.text or "" for m in replies)
 
 
