@@ -27,6 +27,7 @@ def make_tracker(
     entities: list[dict[str, Any]] | None = None,
     metadata: dict[str, Any] | None = None,
     events: list[dict[str, Any]] | None = None,
+    latest_action: str = "action_listen",
 ) -> Tracker:
     """A tracker whose latest user message is `text`, with `filled` slots just extracted."""
     all_slots = {name: None for name in DOMAIN["slots"]}
@@ -46,7 +47,7 @@ def make_tracker(
         for name, value in (filled or {}).items()
     ]
     loop = {"name": active_loop} if active_loop else {}
-    return Tracker(sender, all_slots, latest, history, False, None, loop, "action_listen")
+    return Tracker(sender, all_slots, latest, history, False, None, loop, latest_action)
 
 
 async def run(action: Action, tracker: Tracker) -> tuple[list[dict[str, Any]], list[Any]]:

@@ -96,3 +96,13 @@ async def test_offer_follows_the_situation_and_yes_starts_it(store: CoachStore) 
     assert slot_events(events)["coping_exercise"] == "sleep_tips"
     messages, events = await run(ActionOfferExercise(), make_tracker(intent="thank"))
     assert messages == [] and slot_events(events)["offered_exercise"] is None
+
+
+async def test_after_a_fine_check_in_nothing_is_offered_whatever_the_note_said(
+    store: CoachStore,
+) -> None:
+    tracker = make_tracker(
+        text="feeling low", intent="mood_low", latest_action="action_submit_checkin"
+    )
+    messages, events = await run(ActionOfferExercise(), tracker)
+    assert messages == [] and slot_events(events)["offered_exercise"] is None
