@@ -9,32 +9,20 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    NOT_ENROLLED,
-    CoachAction,
-    CoachFormValidation,
+    EnrolledAction,
+    EnrolledFormValidation,
     Events,
-    participant,
-    probably_enrolled,
     reset,
     store,
 )
 from paincoach.settings import get_settings
 
 
-class ValidateCareTeamForm(CoachFormValidation):
+class ValidateCareTeamForm(EnrolledFormValidation):
     """A non-empty message, kept as the patient wrote it."""
 
     def name(self) -> str:
         return "validate_care_team_form"
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return domain_slots if probably_enrolled(tracker) else []
 
     def validate_care_team_message(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -52,7 +40,7 @@ class ValidateCareTeamForm(CoachFormValidation):
         return {"care_team_message": text}
 
 
-class ActionSubmitCareTeamMessage(CoachAction):
+class ActionSubmitCareTeamMessage(EnrolledAction):
     """Put the message in the care-team inbox and say what happens next."""
 
     def name(self) -> str:
@@ -61,9 +49,6 @@ class ActionSubmitCareTeamMessage(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         store().add_care_team_message(tracker.sender_id, str(tracker.get_slot("care_team_message")))
         dispatcher.utter_message(
             text=f"Done — I've passed your message to {get_settings().care_team_name}. Their "

@@ -10,15 +10,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    NOT_ENROLLED,
-    CoachAction,
-    CoachFormValidation,
+    EnrolledAction,
+    EnrolledFormValidation,
     Events,
     buttons,
     latest_intent,
     log,
-    participant,
-    probably_enrolled,
     reset,
     store,
 )
@@ -83,20 +80,11 @@ def validate_rating(
     return None
 
 
-class ValidateCheckinForm(CoachFormValidation):
+class ValidateCheckinForm(EnrolledFormValidation):
     """Read each 0–10 answer and save it straight away, so a stop keeps a partial check-in."""
 
     def name(self) -> str:
         return "validate_checkin_form"
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return domain_slots if probably_enrolled(tracker) else []
 
     def _rating(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker):  # type: ignore[no-untyped-def]
         rating = validate_rating(value, dispatcher)
@@ -149,7 +137,7 @@ class ValidateCheckinForm(CoachFormValidation):
         return {"checkin_note": text[:4000]}
 
 
-class ActionSubmitCheckin(CoachAction):
+class ActionSubmitCheckin(EnrolledAction):
     """Save the completed check-in and compare it, warmly, with the last 7 days."""
 
     def name(self) -> str:
@@ -158,9 +146,6 @@ class ActionSubmitCheckin(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         checkin_id = save_checkin(tracker, completed=True)
         recent = store().recent_checkins(tracker.sender_id, days=8)
         today = next(c for c in recent if c.id == checkin_id)

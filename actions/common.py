@@ -125,6 +125,35 @@ class CoachFormValidation(FormValidationAction, ABC):
             return []
 
 
+class EnrolledAction(CoachAction, ABC):
+    """An action about a consented participant's own data; others are pointed to /start."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        try:
+            enrolled = participant(tracker) is not None
+        except StoreError:
+            enrolled = True  # let act() meet the outage and apologise
+        if not enrolled:
+            dispatcher.utter_message(text=NOT_ENROLLED)
+            return []
+        return await super().run(dispatcher, tracker, domain)
+
+
+class EnrolledFormValidation(CoachFormValidation, ABC):
+    """A form for consented participants only: for anyone else it asks nothing."""
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        return domain_slots if probably_enrolled(tracker) else []
+
+
 def buttons(titles: Sequence[str]) -> list[dict[str, str]]:
     """Buttons whose payload is their own title, read by the form like typed text."""
     return [{"title": title, "payload": title} for title in titles]

@@ -9,14 +9,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    NOT_ENROLLED,
     CoachAction,
-    CoachFormValidation,
+    EnrolledAction,
+    EnrolledFormValidation,
     Events,
     entity,
     first_name,
     participant,
-    probably_enrolled,
     reset,
     store,
 )
@@ -70,20 +69,11 @@ class ActionFlareUpSupport(CoachAction):
         return []
 
 
-class ValidateFlarePlanForm(CoachFormValidation):
+class ValidateFlarePlanForm(EnrolledFormValidation):
     """Each part of the plan is the patient's own words, kept as written."""
 
     def name(self) -> str:
         return "validate_flare_plan_form"
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return domain_slots if probably_enrolled(tracker) else []
 
     def _text(self, slot: str, value: Any, dispatcher: CollectingDispatcher) -> dict[str, Any]:
         text = " ".join(str(value or "").split())
@@ -118,7 +108,7 @@ class ValidateFlarePlanForm(CoachFormValidation):
         return self._text("flare_note_to_self", value, dispatcher)
 
 
-class ActionSubmitFlarePlan(CoachAction):
+class ActionSubmitFlarePlan(EnrolledAction):
     """Store the new plan and show it back."""
 
     def name(self) -> str:
@@ -127,9 +117,6 @@ class ActionSubmitFlarePlan(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         sections = {column: str(tracker.get_slot(slot)) for slot, column in PLAN_SLOTS.items()}
         plan = store().save_flare_up_plan(tracker.sender_id, **sections)
         dispatcher.utter_message(
@@ -139,7 +126,7 @@ class ActionSubmitFlarePlan(CoachAction):
         return reset(*PLAN_SLOTS)
 
 
-class ActionShowFlarePlan(CoachAction):
+class ActionShowFlarePlan(EnrolledAction):
     """Show the patient's current flare-up plan, or offer to write one."""
 
     def name(self) -> str:
@@ -148,9 +135,6 @@ class ActionShowFlarePlan(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         plan = store().flare_up_plan(tracker.sender_id)
         if plan is None:
             dispatcher.utter_message(

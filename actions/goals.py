@@ -10,11 +10,10 @@ from rasa_sdk.types import DomainDict
 
 from actions.checkin import validate_rating
 from actions.common import (
-    NOT_ENROLLED,
-    CoachAction,
     CoachFormValidation,
+    EnrolledAction,
+    EnrolledFormValidation,
     Events,
-    participant,
     probably_enrolled,
     reset,
     store,
@@ -26,20 +25,11 @@ def times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
-class ValidateGoalForm(CoachFormValidation):
+class ValidateGoalForm(EnrolledFormValidation):
     """A small, concrete activity and how often."""
 
     def name(self) -> str:
         return "validate_goal_form"
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return domain_slots if probably_enrolled(tracker) else []
 
     def validate_goal_activity(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -59,7 +49,7 @@ class ValidateGoalForm(CoachFormValidation):
         return {"goal_frequency": validate_rating(value, dispatcher, low=1, high=14)}
 
 
-class ActionSubmitGoal(CoachAction):
+class ActionSubmitGoal(EnrolledAction):
     """Store the goal (retiring the previous one) and confirm it."""
 
     def name(self) -> str:
@@ -68,9 +58,6 @@ class ActionSubmitGoal(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         goal = store().set_goal(
             tracker.sender_id,
             str(tracker.get_slot("goal_activity")),
@@ -83,7 +70,7 @@ class ActionSubmitGoal(CoachAction):
         return reset("goal_activity", "goal_frequency")
 
 
-class ActionShowGoal(CoachAction):
+class ActionShowGoal(EnrolledAction):
     """Show the current weekly goal and the latest review of it."""
 
     def name(self) -> str:
@@ -92,9 +79,6 @@ class ActionShowGoal(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         goal = store().active_goal(tracker.sender_id)
         if goal is None:
             dispatcher.utter_message(
@@ -136,7 +120,7 @@ class ValidateGoalReviewForm(CoachFormValidation):
         return {"goal_times_done": validate_rating(value, dispatcher, low=0, high=30)}
 
 
-class ActionSubmitGoalReview(CoachAction):
+class ActionSubmitGoalReview(EnrolledAction):
     """Record how the week went and respond to it with encouragement."""
 
     def name(self) -> str:
@@ -145,9 +129,6 @@ class ActionSubmitGoalReview(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         done = tracker.get_slot("goal_times_done")
         goal = store().active_goal(tracker.sender_id)
         if goal is None or done is None:

@@ -10,32 +10,20 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
-    NOT_ENROLLED,
-    CoachAction,
-    CoachFormValidation,
+    EnrolledAction,
+    EnrolledFormValidation,
     Events,
-    participant,
-    probably_enrolled,
     reset,
     store,
 )
 from paincoach.preferences import parse_checkin_time
 
 
-class ValidateCheckinTimeForm(CoachFormValidation):
+class ValidateCheckinTimeForm(EnrolledFormValidation):
     """A time of day the patient would like to be reminded."""
 
     def name(self) -> str:
         return "validate_checkin_time_form"
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return domain_slots if probably_enrolled(tracker) else []
 
     def validate_new_checkin_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -49,7 +37,7 @@ class ValidateCheckinTimeForm(CoachFormValidation):
         return {"new_checkin_time": checkin_time.strftime("%H:%M")}
 
 
-class ActionSaveCheckinTime(CoachAction):
+class ActionSaveCheckinTime(EnrolledAction):
     """Store the new daily check-in time."""
 
     def name(self) -> str:
@@ -58,9 +46,6 @@ class ActionSaveCheckinTime(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         new_time = parse_checkin_time(str(tracker.get_slot("new_checkin_time")))
         if new_time is None:
             return reset("new_checkin_time")
@@ -71,7 +56,7 @@ class ActionSaveCheckinTime(CoachAction):
         return [*reset("new_checkin_time"), SlotSet("checkin_time", f"{new_time:%H:%M}")]
 
 
-class ActionPauseReminders(CoachAction):
+class ActionPauseReminders(EnrolledAction):
     """Pause the daily reminders until the patient resumes them."""
 
     def name(self) -> str:
@@ -80,9 +65,6 @@ class ActionPauseReminders(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         store().set_reminders_paused(tracker.sender_id, True)
         dispatcher.utter_message(
             text='Reminders paused. I won\'t message you until you say "resume reminders" '
@@ -91,7 +73,7 @@ class ActionPauseReminders(CoachAction):
         return []
 
 
-class ActionResumeReminders(CoachAction):
+class ActionResumeReminders(EnrolledAction):
     """Turn the daily reminders back on."""
 
     def name(self) -> str:
@@ -100,9 +82,6 @@ class ActionResumeReminders(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         store().set_reminders_paused(tracker.sender_id, False)
         dispatcher.utter_message(text="Welcome back — your daily reminders are on again.")
         return []

@@ -6,13 +6,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import NOT_ENROLLED, CoachAction, Events, participant, store
+from actions.common import EnrolledAction, Events, store
 from paincoach.progress import summarise
 
 PROGRESS_CHART = {"paincoach": "progress_chart"}
 
 
-class ActionProgressSummary(CoachAction):
+class ActionProgressSummary(EnrolledAction):
     """Summarise the last 30 days of check-ins in plain words."""
 
     def name(self) -> str:
@@ -21,9 +21,6 @@ class ActionProgressSummary(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if participant(tracker) is None:
-            dispatcher.utter_message(text=NOT_ENROLLED)
-            return []
         checkins = store().recent_checkins(tracker.sender_id, days=30)
         dispatcher.utter_message(text=summarise(checkins, days=30))
         if checkins:

@@ -133,7 +133,8 @@ async def test_progress_summary_in_two_lines(store: CoachStore) -> None:
             completed=True,
         )
     messages, _ = await run(ActionProgressSummary(), make_tracker())
-    first, second = texts(messages).split("\n")
+    assert messages[-1]["custom"] == {"paincoach": "progress_chart"}  # drawn by the channel
+    first, second = messages[0]["text"].split("\n")
     assert "4 check-ins" in first and "average pain 5.5/10" in first and "PEG 5.5" in first
     assert "eased from about 7.0 to 4.0" in second
 
