@@ -20,8 +20,9 @@ from actions.common import (
     reset,
     store,
 )
+from actions.preferences import read_checkin_time
 from paincoach.db.store import Consent
-from paincoach.preferences import parse_checkin_time, parse_timezone
+from paincoach.preferences import parse_timezone
 from paincoach.settings import get_settings
 
 ONBOARDING_SLOTS = ("consent", "research_consent", "nickname", "checkin_time", "timezone")
@@ -123,13 +124,7 @@ class ValidateOnboardingForm(CoachFormValidation):
     def validate_checkin_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        checkin_time = parse_checkin_time(str(value or ""))
-        if checkin_time is None:
-            dispatcher.utter_message(
-                text="I couldn't read that time. Try something like 8pm or 19:30."
-            )
-            return {"checkin_time": None}
-        return {"checkin_time": checkin_time.strftime("%H:%M")}
+        return {"checkin_time": read_checkin_time(value, dispatcher)}
 
     def validate_timezone(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

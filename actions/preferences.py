@@ -19,6 +19,15 @@ from actions.common import (
 from paincoach.preferences import parse_checkin_time
 
 
+def read_checkin_time(value: Any, dispatcher: CollectingDispatcher) -> str | None:
+    """A check-in time as "HH:MM", or a re-ask with an example."""
+    checkin_time = parse_checkin_time(str(value or ""))
+    if checkin_time is None:
+        dispatcher.utter_message(text="I couldn't read that time. Try something like 8pm or 19:30.")
+        return None
+    return checkin_time.strftime("%H:%M")
+
+
 class ValidateCheckinTimeForm(EnrolledFormValidation):
     """A time of day the patient would like to be reminded."""
 
@@ -28,13 +37,7 @@ class ValidateCheckinTimeForm(EnrolledFormValidation):
     def validate_new_checkin_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        checkin_time = parse_checkin_time(str(value or ""))
-        if checkin_time is None:
-            dispatcher.utter_message(
-                text="I couldn't read that time. Try something like 8pm or 19:30."
-            )
-            return {"new_checkin_time": None}
-        return {"new_checkin_time": checkin_time.strftime("%H:%M")}
+        return {"new_checkin_time": read_checkin_time(value, dispatcher)}
 
 
 class ActionSaveCheckinTime(EnrolledAction):
