@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from paincoach.safety_net import detect
 from telegram import Bot, InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
@@ -20,6 +19,7 @@ from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.store import CoachStore
 from paincoach.gateway.render import keyboard
 from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
+from paincoach.safety_net import detect
 from paincoach.settings import Settings
 
 log = structlog.get_logger("paincoach.gateway")
