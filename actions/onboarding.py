@@ -20,6 +20,7 @@ from actions.common import (
     reset,
     store,
 )
+from actions.data_rights import ERASE_CONVERSATION
 from actions.preferences import read_checkin_time
 from paincoach.db.store import Consent
 from paincoach.preferences import parse_timezone
@@ -164,11 +165,14 @@ class ActionSubmitOnboarding(CoachAction):
             dispatcher.utter_message(response="utter_help")
             return []
         if tracker.get_slot("consent") is not True:
+            # Only the bare fact of a refusal is kept: this conversation is erased as well.
             store().record_refusal()
+            store().erase_participant(tracker.sender_id)
             dispatcher.utter_message(
                 text="That's completely fine — I haven't stored anything about you. If you "
                 "change your mind, just type /start."
             )
+            dispatcher.utter_message(json_message=ERASE_CONVERSATION)
             return reset(*ONBOARDING_SLOTS)
         hour, minute = (int(p) for p in str(tracker.get_slot("checkin_time")).split(":"))
         consent = Consent(

@@ -121,3 +121,13 @@ async def test_a_check_in_before_consent_stores_nothing(
     reply = await say(client, "/start_checkin", sender="p-e2e-stranger")
     assert "/start" in reply
     assert CoachStore(settings.database_url).participant("p-e2e-stranger") is None
+
+
+async def test_a_refusal_keeps_nothing_but_the_refusal(
+    client: RasaClient, settings: Settings
+) -> None:
+    sender = "p-e2e-refuses"
+    assert "not a doctor" in await say(client, "/start", sender=sender)
+    assert "haven't stored anything" in await say(client, "/deny", sender=sender)
+    assert CoachStore(settings.database_url).participant(sender) is None
+    assert tracker_events(settings, sender) == 0

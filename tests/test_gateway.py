@@ -174,6 +174,19 @@ async def test_reminder_fires_at_local_time(telegram: Telegram) -> None:
     await patient.replies(until="on average")
 
 
+async def test_start_with_an_enrolment_code_ties_the_patient_to_it(telegram: Telegram) -> None:
+    patient = telegram.patient(5008)
+    await patient.command("start", until="Do you agree", args="EPIO-A7")
+    await patient.presses("Yes, I agree", until="optional")
+    await patient.presses("Yes, that's fine", until="call you")
+    await patient.says("Alex", until="time of day")
+    await patient.says("9am", until="time zone")
+    await patient.says("Europe/Berlin", until="what we can do")
+    participant = CoachStore(telegram.settings.database_url).participant(_pseudonym(telegram, 5008))
+    assert participant is not None
+    assert (participant.enrolment_code, participant.research_consent) == ("EPIO-A7", True)
+
+
 async def test_unknown_and_forged_button_presses_change_nothing(telegram: Telegram) -> None:
     patient = telegram.patient(5004)
     await patient.command("start", until="Do you agree")

@@ -92,6 +92,8 @@ async def test_refusal_stores_only_the_refusal(store: CoachStore, database_url: 
         ActionSubmitOnboarding(), make_tracker(slots={"consent": False, "nickname": "Sam"})
     )
     assert "haven't stored anything" in texts(messages)
+    assert messages[-1]["custom"] == {"paincoach": "erase_conversation"}
+    assert store.pending_erasures() == ["p-test"]  # the conversation goes too
     assert slot_events(events)["consent"] is None
     with session_scope(database_url) as session:
         assert session.scalar(select(func.count()).select_from(Participant)) == 0
