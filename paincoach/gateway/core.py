@@ -117,7 +117,9 @@ class Gateway:
         pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
         if message is None:
             return STALE_BUTTON
-        press = await asyncio.to_thread(self.channel.press, pseudonym, message.message_id, data)
+        # Under the patient's lock: a reply still being sent has stored its keyboard first.
+        async with self._lock(pseudonym):
+            press = await asyncio.to_thread(self.channel.press, pseudonym, message.message_id, data)
         if press.outcome is Press.UNKNOWN:
             log.info("unknown button press", participant=pseudonym)
             return STALE_BUTTON
