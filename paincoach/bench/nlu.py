@@ -29,8 +29,8 @@ def rasa(*args: str) -> None:
 def macro_f1(report: Path) -> tuple[float, list[tuple[str, float]]]:
     data = json.loads(report.read_text())
     weakest = sorted(
-        ((name, scores["f1-score"]) for name, scores in data.items() if "f1-score" in scores
-         and name not in ("macro avg", "weighted avg", "micro avg")),
+        ((name, scores["f1-score"]) for name, scores in data.items()
+         if isinstance(scores, dict) and name not in ("macro avg", "weighted avg", "micro avg")),
         key=lambda item: item[1],
     )[:5]  # fmt: skip
     return float(data["macro avg"]["f1-score"]), weakest
