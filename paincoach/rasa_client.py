@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ class RasaClient:
         timeout: float = 30.0,
         max_concurrent: int = 16,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url
         # Rasa works through turns one CPU at a time; queueing here rather than inside Rasa
         # keeps each request's timeout for its own work.
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -67,6 +68,19 @@ class RasaClient:
         self.store = store
         self.tracker_store_url = tracker_store_url
         self.http = httpx.AsyncClient(timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        return ",".join(self.base_urls)
+
+    @base_url.setter
+    def base_url(self, urls: str) -> None:
+        """One Rasa server, or several replicas comma-separated."""
+        self.base_urls = [url.strip().rstrip("/") for url in urls.split(",") if url.strip()]
+
+    def url_for(self, sender: str) -> str:
+        """The replica for this conversation: always the same one, so its cache stays warm."""
+        return self.base_urls[zlib.crc32(sender.encode()) % len(self.base_urls)]
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -84,7 +98,7 @@ class RasaClient:
         body: dict[str, Any] = {"sender": sender, "message": text}
         if metadata:
             body["metadata"] = metadata
-        replies = await self._post("/webhooks/rest/webhook", body)
+        replies = await self._post(sender, "/webhooks/rest/webhook", body)
         return self._after_turn(sender, replies)
 
     async def trigger_intent(
@@ -93,6 +107,7 @@ class RasaClient:
         """Start a conversation turn from our side (reminders, pushes, the safety net)."""
         body = {"name": intent, "entities": entities or {}}
         response = await self._post(
+            sender,
             f"/conversations/{sender}/trigger_intent",
             body,
             params={"output_channel": "rest", "token": self.token},
@@ -102,6 +117,7 @@ class RasaClient:
     async def add_message(self, sender: str, text: str) -> None:
         """Put a patient's words in the transcript without predicting a reply."""
         await self._post(
+            sender,
             f"/conversations/{sender}/messages",
             {"text": text, "sender": "user"},
             params={"token": self.token},
@@ -110,7 +126,8 @@ class RasaClient:
     async def tracker(self, sender: str) -> dict[str, Any]:
         try:
             response = await self.http.get(
-                f"{self.base_url}/conversations/{sender}/tracker", params={"token": self.token}
+                f"{self.url_for(sender)}/conversations/{sender}/tracker",
+                params={"token": self.token},
             )
         except httpx.TransportError as error:
             raise RasaUnavailable(str(error)) from error
@@ -118,17 +135,24 @@ class RasaClient:
         return response.json()
 
     async def is_ready(self) -> bool:
-        """True when the server is up and has a model loaded."""
-        try:
-            response = await self.http.get(f"{self.base_url}/status", params={"token": self.token})
-        except httpx.TransportError:
-            return False
-        return response.status_code == 200 and bool(response.json().get("model_file"))
+        """True when every replica is up and has a model loaded."""
+        for url in self.base_urls:
+            try:
+                response = await self.http.get(f"{url}/status", params={"token": self.token})
+            except httpx.TransportError:
+                return False
+            if response.status_code != 200 or not response.json().get("model_file"):
+                return False
+        return True
 
-    async def _post(self, path: str, body: dict[str, Any], params: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    async def _post(  # type: ignore[no-untyped-def]
+        self, sender: str, path: str, body: dict[str, Any], params: dict[str, str] | None = None
+    ):
         try:
             async with self._slots:
-                response = await self.http.post(f"{self.base_url}{path}", json=body, params=params)
+                response = await self.http.post(
+                    f"{self.url_for(sender)}{path}", json=body, params=params
+                )
         except httpx.TransportError as error:
             raise RasaUnavailable(str(error)) from error
         if response.status_code >= 500:

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
         description="Token for Rasa's HTTP API; generated into var/rasa_token when empty.",
     )
     rasa_port: int = Field(default=5005, ge=1, le=65535)
+    rasa_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Rasa server processes (ports RASA_PORT, RASA_PORT+1, ...); more than one "
+        "needs a PostgreSQL tracker store and a Redis lock store.",
+    )
+    lock_store_url: str = Field(
+        default="",
+        description="Redis URL for Rasa's lock store, e.g. redis://127.0.0.1:6379/1; empty keeps "
+        "locks in memory (one Rasa process).",
+    )
     action_server_port: int = Field(default=5055, ge=1, le=65535)
     bind_host: str = Field(default="127.0.0.1", description="Interface the services listen on.")
 

@@ -62,6 +62,20 @@ def ensure_postgres_database(url: str) -> None:
         engine.dispose()
 
 
+def lock_store_environment(url: str) -> dict[str, str]:
+    """The LOCK_STORE_* variables endpoints.yml reads, from a redis:// URL or nothing."""
+    if not url:
+        return {"LOCK_STORE_TYPE": "in_memory", "LOCK_STORE_HOST": "", "LOCK_STORE_PORT": "0",
+                "LOCK_STORE_DB": "0"}  # fmt: skip
+    parsed = make_url(url)
+    return {
+        "LOCK_STORE_TYPE": "redis",
+        "LOCK_STORE_HOST": parsed.host or "127.0.0.1",
+        "LOCK_STORE_PORT": str(parsed.port or 6379),
+        "LOCK_STORE_DB": (parsed.database or "1"),
+    }
+
+
 @dataclass
 class Stack:
     """Rasa and the action server, on 127.0.0.1, logging to `log_dir`."""
@@ -86,8 +100,14 @@ class Stack:
         return self.log_dir / "gateway.ready"
 
     @property
+    def rasa_urls(self) -> list[str]:
+        host, port = self.settings.bind_host, self.settings.rasa_port
+        return [f"http://{host}:{port + n}" for n in range(self.settings.rasa_replicas)]
+
+    @property
     def rasa_url(self) -> str:
-        return f"http://{self.settings.bind_host}:{self.settings.rasa_port}"
+        """All replicas, comma-separated, as RasaClient and RASA_URL take them."""
+        return ",".join(self.rasa_urls)
 
     @property
     def token(self) -> str:
@@ -98,6 +118,7 @@ class Stack:
         env.update(
             ACTION_ENDPOINT_URL=(f"http://127.0.0.1:{self.settings.action_server_port}/webhook"),
             TRACKER_STORE_URL=self.settings.tracker_store_url,
+            **lock_store_environment(self.settings.lock_store_url),
             DATABASE_URL=self.settings.database_url,
             SANIC_HOST=self.settings.bind_host,
             SQLALCHEMY_SILENCE_UBER_WARNING="1",
@@ -111,6 +132,14 @@ class Stack:
             raise StackError(f"No trained model at {self.model}. Run `make train` first.")
         if not RASA.exists():
             raise StackError("Rasa is not installed in .venv-rasa. Run `make setup` first.")
+        if self.settings.rasa_replicas > 1 and (
+            not self.settings.lock_store_url
+            or make_url(self.settings.tracker_store_url).get_backend_name() != "postgresql"
+        ):
+            raise StackError(
+                "RASA_REPLICAS > 1 needs LOCK_STORE_URL=redis://... and a postgresql:// "
+                "TRACKER_STORE_URL, so the replicas share conversations safely."
+            )
         ensure_postgres_database(self.settings.database_url)
         ensure_postgres_database(self.settings.tracker_store_url)
         migrate.upgrade(self.settings.database_url)  # migrations are applied on every start
@@ -120,15 +149,17 @@ class Stack:
             "actions",
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", port],
         )
-        self._spawn(
-            "rasa",
-            [
-                str(RASA), "run", "--enable-api", "--auth-token", self.token,
-                "--interface", self.settings.bind_host, "--port", str(self.settings.rasa_port),
-                "--model", str(self.model), "--endpoints", "endpoints.yml",
-                "--credentials", "credentials.yml", "--log-file", str(self.log_dir / "rasa.log"),
-            ],
-        )  # fmt: skip
+        for replica, url in enumerate(self.rasa_urls):
+            self._spawn(
+                f"rasa{replica or ''}",
+                [
+                    str(RASA), "run", "--enable-api", "--auth-token", self.token,
+                    "--interface", self.settings.bind_host,
+                    "--port", url.rsplit(":", 1)[1], "--model", str(self.model),
+                    "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                    "--log-file", str(self.log_dir / f"rasa{replica or ''}.log"),
+                ],
+            )  # fmt: skip
         try:
             self._wait_until_ready(timeout)
             if self.telegram:
@@ -199,7 +230,10 @@ class Stack:
     def _wait_until_ready(self, timeout: float) -> None:
         checks = {
             "actions": f"http://127.0.0.1:{self.settings.action_server_port}/health",
-            "rasa": f"{self.rasa_url}/status?token={self.token}",
+            **{
+                f"rasa{replica or ''}": f"{url}/status?token={self.token}"
+                for replica, url in enumerate(self.rasa_urls)
+            },
         }
         deadline = time.monotonic() + timeout
         pending = dict(checks)

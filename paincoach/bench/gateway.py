@@ -8,15 +8,19 @@ The last line is machine-readable.
 from __future__ import annotations
 
 import asyncio
+import socket
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
 
 from paincoach.db.channel import ChannelStore
 from paincoach.db.store import CoachStore, Consent
@@ -25,10 +29,12 @@ from paincoach.scheduler.clock import FakeClock
 from paincoach.scheduler.jobs import JobStore
 from paincoach.scheduler.runner import Scheduler
 from paincoach.settings import Settings
-from paincoach.stack import Stack
+from paincoach.stack import Stack, ensure_postgres_database
 from paincoach.standin import BotApiStandIn
 
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 PATIENTS = 50
+THINK_SECONDS = 2.0  # a patient reads the reply before typing the next message
 FANOUT_PARTICIPANTS = 1000
 RATE_LIMIT = 30  # Telegram's limit for a bot, messages per second
 # Messages that get exactly one reply from the coach before consent, so a turn's end is known.
@@ -36,11 +42,14 @@ MESSAGES = ["hello", "are you a bot?", "what's the weather like tomorrow", "than
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
@@ -49,10 +58,16 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
 
 
 async def run_patients(turn: Callable[[int, str], Awaitable[float]]) -> tuple[list[float], float]:
-    """Every patient sends every message in turn, all patients at once; returns latencies."""
+    """Every patient sends every message in turn, reading each reply for THINK_SECONDS
+    before the next, all patients at once (starts spread over one think time)."""
 
     async def patient(number: int) -> list[float]:
-        return [await turn(number, message) for message in MESSAGES]
+        await asyncio.sleep(THINK_SECONDS * number / PATIENTS)
+        latencies = []
+        for message in MESSAGES:
+            latencies.append(await turn(number, message))
+            await asyncio.sleep(THINK_SECONDS)
+        return latencies
 
     started = time.perf_counter()
     results = await asyncio.gather(*(patient(n) for n in range(PATIENTS)))
@@ -97,7 +112,10 @@ async def latency(stack: Stack, settings: Settings, standin: BotApiStandIn) -> f
     finally:
         await stop_polling(application)
         await rasa.close()
-    print(f"\n{PATIENTS} concurrent patients, {len(MESSAGES)} messages each")
+    print(
+        f"\n{PATIENTS} concurrent patients, {len(MESSAGES)} messages each, "
+        f"{THINK_SECONDS:.0f} s to read each reply"
+    )
     bare = report("bare Rasa REST", rest, rest_elapsed)
     gateway = report("through gateway", through, gateway_elapsed)
     return gateway["p95"] / bare["p95"]
@@ -157,15 +175,58 @@ async def fanout(
     return rate / RATE_LIMIT, duplicates, lost
 
 
+def production_like(folder: Path) -> dict[str, object]:
+    """Two Rasa replicas on PostgreSQL with a Redis lock store, as in production, when this
+    machine has both servers; otherwise one Rasa on SQLite files."""
+    name = f"paincoach_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        ensure_postgres_database(f"{POSTGRES}/{name}")
+        ensure_postgres_database(f"{POSTGRES}/{name}_tracker")
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            pass
+    except (OperationalError, OSError):
+        print("PostgreSQL or Redis not running: one Rasa process on SQLite")
+        return {
+            "database_url": f"sqlite:///{folder / 'paincoach.db'}",
+            "tracker_store_url": f"sqlite:///{folder / 'tracker.db'}",
+        }
+    print("Two Rasa replicas, PostgreSQL tracker store, Redis lock store")
+    return {
+        "database_url": f"{POSTGRES}/{name}",
+        "tracker_store_url": f"{POSTGRES}/{name}_tracker",
+        "lock_store_url": "redis://127.0.0.1:6379/1",
+        "rasa_replicas": 2,
+    }
+
+
+def drop_postgres_databases(settings: Settings) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    for url in (settings.database_url, settings.tracker_store_url):
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            continue
+        admin = create_engine(
+            parsed.set(drivername="postgresql+psycopg", database="postgres"),
+            isolation_level="AUTOCOMMIT",
+        )
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        admin.dispose()
+
+
 async def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="paincoach-bench-"))
+    rasa_port = free_port()
+    while port_taken(rasa_port + 1):  # the second replica listens on the next port
+        rasa_port = free_port()
     base = Settings(
-        database_url=f"sqlite:///{folder / 'paincoach.db'}",
-        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
         rasa_token="bench-token",
-        rasa_port=free_port(),
+        rasa_port=rasa_port,
         action_server_port=free_port(),
         telegram_rate_limit=float(RATE_LIMIT),
+        **production_like(folder),  # type: ignore[arg-type]
     )
     print("Starting Rasa and the action server...")
     with Stack(base, log_dir=folder / "logs") as stack:
@@ -179,6 +240,7 @@ async def main() -> int:
             )
             ratio = await latency(stack, settings, standin)
             fraction, duplicates, lost = await fanout(stack, settings, standin)
+    drop_postgres_databases(base)
     print(f"\ngateway p95 / bare REST p95 = {ratio:.2f} (bar 1.25)")
     ok = ratio <= 1.25 and fraction >= 0.9 and duplicates == 0 and lost == 0
     print(

@@ -165,7 +165,15 @@ def build_application(
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_base_file_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=3))
+        .rate_limiter(
+            # One message at a time, evenly spaced: a bucket of 30 would let bursts of up to 60
+            # through in one second, and Telegram answers those with 429s.
+            AIORateLimiter(
+                overall_max_rate=1,
+                overall_time_period=1.02 / settings.telegram_rate_limit,
+                max_retries=3,
+            )
+        )
         .concurrent_updates(64)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
