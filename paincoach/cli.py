@@ -33,6 +33,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply the migrations (creates the SQLite file under var/ if needed)."""
+    from alembic.util import CommandError
     from sqlalchemy.exc import OperationalError
 
     from paincoach.db import migrate
@@ -44,6 +45,8 @@ def db_upgrade(
         migrate.upgrade(settings.database_url, revision)
     except OperationalError as error:
         raise _fail(f"Cannot reach the database at DATABASE_URL: {error.orig}") from None
+    except CommandError as error:
+        raise _fail(f"Cannot upgrade to {revision!r}: {error}") from None
     typer.echo(f"Database at {revision}.")
 
 
@@ -52,9 +55,14 @@ def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. base.")] = "-1",
 ) -> None:
     """Revert migrations."""
+    from alembic.util import CommandError
+
     from paincoach.db import migrate
 
-    migrate.downgrade(_settings().database_url, revision)
+    try:
+        migrate.downgrade(_settings().database_url, revision)
+    except CommandError as error:
+        raise _fail(f"Cannot downgrade to {revision!r}: {error}") from None
     typer.echo(f"Database at {revision}.")
 
 
