@@ -169,9 +169,9 @@ def gateway() -> None:
     from paincoach.stack import rasa_token
 
     settings = _settings()
-    configure_logging()
     if not settings.telegram_bot_token:
         raise _fail("TELEGRAM_BOT_TOKEN is not set. Get one from @BotFather (see the README).")
+    configure_logging()
     ready = os.environ.get("PAINCOACH_READY_FILE")
     application = build_application(
         settings,

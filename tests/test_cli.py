@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from paincoach.cli import app
@@ -16,6 +17,7 @@ def fresh_settings():  # type: ignore[no-untyped-def]
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    structlog.reset_defaults()  # the runner's captured stderr is closed after each call
 
 
 def test_upgrade_then_a_bad_revision(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
