@@ -13,7 +13,6 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     SCALE,
     STOP,
-    YES_NO,
     Events,
     buttons,
     entity,
@@ -229,6 +228,3 @@ class AskExerciseProgress(Action):
             buttons=[{"title": label, "payload": label.lower()}, STOP],
         )
         return []
-
-
-__all__ = ["QUESTIONS", "YES_NO", "AskCopingExercise", "AskExerciseProgress", "AskQuestion"]

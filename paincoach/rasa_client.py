@@ -123,17 +123,6 @@ class RasaClient:
             params={"token": self.token},
         )
 
-    async def tracker(self, sender: str) -> dict[str, Any]:
-        try:
-            response = await self.http.get(
-                f"{self.url_for(sender)}/conversations/{sender}/tracker",
-                params={"token": self.token},
-            )
-        except httpx.TransportError as error:
-            raise RasaUnavailable(str(error)) from error
-        response.raise_for_status()
-        return response.json()
-
     async def is_ready(self) -> bool:
         """True when every replica is up and has a model loaded."""
         for url in self.base_urls:

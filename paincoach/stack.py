@@ -236,20 +236,9 @@ class Stack:
             },
         }
         deadline = time.monotonic() + timeout
-        pending = dict(checks)
-        while pending:
-            for name, url in list(pending.items()):
-                self._check_alive(name)
-                try:
-                    if httpx.get(url, timeout=2).status_code == 200:
-                        del pending[name]
-                        log.info("service ready", service=name)
-                except httpx.TransportError:
-                    pass
-            if pending and time.monotonic() > deadline:
-                raise StackError(f"{', '.join(pending)} not ready after {timeout:.0f} s")
-            if pending:
-                time.sleep(0.5)
+        for name, url in checks.items():  # all are starting at once; wait for each in turn
+            self._wait_for(name, url, max(deadline - time.monotonic(), 1.0))
+            log.info("service ready", service=name)
 
     def stop(self) -> None:
         """SIGTERM every child, newest first, then SIGKILL what still runs after 15 s."""

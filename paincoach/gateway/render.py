@@ -25,8 +25,3 @@ def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
     per_row = 2 if all(len(b.title) <= 18 for b in buttons) else 1
     rows += [others[i : i + per_row] for i in range(0, len(others), per_row)]
     return InlineKeyboardMarkup(rows)
-
-
-def chosen(text: str | None, title: str) -> str:
-    """The question with the patient's answer under it, once its keyboard is gone."""
-    return f"{text or ''}\n\n→ {title}".strip()
