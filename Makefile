@@ -7,13 +7,15 @@ RASA_VENV := .venv-rasa
 PY        := $(VENV)/bin/python
 RASA      := $(RASA_VENV)/bin/rasa
 MODEL     := models/paincoach.tar.gz
-TRAINING  := domain.yml config.yml $(shell find data -type f -name '*.yml' 2>/dev/null)
+RISK      := models/safety.joblib
+TRAINING  := domain.yml config.yml $(shell find data -type f -name '*.yml' -not -path 'data/safety/*' 2>/dev/null)
+RISK_DATA := $(wildcard data/safety/*) $(wildcard data/nlu/*.yml) paincoach/safety/model.py paincoach/safety/data.py paincoach/safety/language.py
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
 RASA_ENV  := PYTHONWARNINGS=ignore
 
-.PHONY: help setup train run up serve test lint validate test-stories pytest bench bench-nlu clean
+.PHONY: help setup train run up serve test lint validate test-stories pytest bench bench-nlu bench-safety clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,11 +39,14 @@ var/paincoach.db.stamp: $(VENV)/.installed $(wildcard paincoach/db/migrations/ve
 	$(VENV)/bin/paincoach db upgrade
 	@touch $@
 
-train: $(MODEL)  ## Train the Rasa model when domain, config or data changed
+train: $(MODEL) $(RISK)  ## Train the Rasa model and the risk model when their data changed
 
 $(MODEL): $(RASA_VENV)/.installed $(TRAINING)
 	$(RASA_ENV) $(RASA) train --fixed-model-name paincoach --out models
 	@touch $@
+
+$(RISK): $(VENV)/.installed $(RISK_DATA)
+	$(PY) -m paincoach.safety.train $@
 
 run: setup train  ## Start everything against the local Telegram stand-in and chat as a patient
 	$(VENV)/bin/paincoach chat
@@ -62,18 +67,21 @@ lint: $(VENV)/.installed
 validate: $(RASA_VENV)/.installed
 	$(RASA_ENV) $(RASA) data validate --fail-on-warnings
 
-test-stories: $(MODEL)
+test-stories: $(MODEL) $(RISK)
 	$(RASA_ENV) $(RASA) test core --stories tests/stories --model $(MODEL) \
 		--fail-on-prediction-errors --out results/stories
 
-pytest: setup $(MODEL)
+pytest: setup $(MODEL) $(RISK)
 	$(VENV)/bin/pytest
 
-bench: setup $(MODEL)  ## Gateway overhead against bare Rasa, reminder fan-out
+bench: setup $(MODEL) $(RISK)  ## Gateway overhead against bare Rasa, reminder fan-out
 	$(VENV)/bin/python -m paincoach.bench.gateway
 
 bench-nlu: $(RASA_VENV)/.installed  ## NLU cross-validation and held-out macro-F1
 	$(VENV)/bin/python -m paincoach.bench.nlu
+
+bench-safety: setup $(MODEL) $(RISK)  ## Safety tiers on the independent held-out sets, through Rasa
+	$(VENV)/bin/python -m paincoach.bench.safety
 
 clean:  ## Remove trained models, test results and local databases
 	rm -rf models results var

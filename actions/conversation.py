@@ -25,11 +25,10 @@ FORM_SLOTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def close_active_form(tracker: Tracker) -> tuple[Events, str | None]:
-    """End whatever form is running, keeping what was answered; returns events and its name."""
-    form = tracker.active_loop.get("name") if tracker.active_loop else None
+def close_form(tracker: Tracker, form: str | None) -> Events:
+    """End `form`, running or interrupted by a safety question, keeping what was answered."""
     if not form:
-        return [], None
+        return []
     try:
         if form == "checkin_form":
             save_checkin(tracker, completed=False)
@@ -37,7 +36,13 @@ def close_active_form(tracker: Tracker) -> tuple[Events, str | None]:
             save_coping_session(tracker, completed=False)
     except StoreError:
         log.exception("could not keep the partial answers", form=form)
-    return [ActiveLoop(None), SlotSet("requested_slot", None), *reset(*FORM_SLOTS[form])], form
+    return [ActiveLoop(None), SlotSet("requested_slot", None), *reset(*FORM_SLOTS.get(form, ()))]
+
+
+def close_active_form(tracker: Tracker) -> tuple[Events, str | None]:
+    """End whatever form is running, keeping what was answered; returns events and its name."""
+    form = tracker.active_loop.get("name") if tracker.active_loop else None
+    return close_form(tracker, form), form or None
 
 
 STOPPED = {

@@ -1,36 +1,192 @@
-"""Safety: crisis support with helplines, and urgent-care advice for medical red flags."""
+"""Safety: triage into tiers, the check question, crisis support and red-flag advice.
+
+The gateway assesses every message with the rules and the risk model and triggers `crisis`
+or `red_flag` with the tier it found. A crisis or red flag the NLU noticed on its own is
+assessed here the same way; when the risk model does not confirm it, it is possible, and
+the coach asks rather than alarms. Every tier, question and answer is a safety event.
+"""
 
 from __future__ import annotations
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import CoachAction, Events, entity, latest_intent, log, store
-from actions.conversation import close_active_form
+from actions.common import (
+    CoachAction,
+    CoachFormValidation,
+    Events,
+    entity,
+    latest_intent,
+    latest_text,
+    log,
+    reset,
+    store,
+)
+from actions.conversation import FORM_SLOTS, close_form
 from paincoach.db.store import StoreError
+from paincoach.safety import ModelUnavailable, Tier, assess, load_model
+from paincoach.safety.answers import read_answer
+from paincoach.safety.rules import RULE_NAMES
 from paincoach.settings import get_settings
 
+SAFETY_FORMS = ("safety_check_form", "safe_now_form")
+NOTHING_TO_RESUME = "nothing"
+CHECK_QUESTIONS = {
+    "crisis": "Thank you for telling me. Some people who feel like this have thoughts of "
+    "ending their life. Is that something you're thinking about?",
+    "red_flag": "I want to be sure I understand. Is this new, or suddenly worse than your "
+    "usual pain?",
+}
+CHECK_BUTTONS = [
+    {"title": "Yes", "payload": "Yes"},
+    {"title": "No", "payload": "No"},
+    {"title": "Not sure", "payload": "Not sure"},
+]
 
-def detected_by(tracker: Tracker) -> str:
-    """Who noticed: the gateway's rule-based safety net (which triggers the intent with a
-    `safety_net` entity, or flags the message metadata) or the NLU."""
-    metadata = tracker.latest_message.get("metadata") or {}
-    if metadata.get("safety_net") or entity(tracker, "safety_net"):
-        return "safety_net"
-    return "nlu"
+
+def earlier_patient_messages(tracker: Tracker, count: int) -> list[str]:
+    """The patient's messages before the latest one, oldest first."""
+    texts = [
+        str(event.get("text"))
+        for event in tracker.events
+        if event.get("event") == "user" and event.get("text") and not event["text"].startswith("/")
+    ]
+    return texts[-count - 1 : -1] if count else []
 
 
-def record(tracker: Tracker, kind: str) -> None:
+def triage(tracker: Tracker, kind: str) -> tuple[Tier, str, str]:
+    """The tier of the latest crisis or red flag, who noticed it, and why."""
+    reason = entity(tracker, "safety_net")
+    if reason:  # the gateway assessed it; its tier stands
+        tier = Tier(entity(tracker, "safety_tier") or Tier.CERTAIN.value)
+        return tier, "safety_net" if reason in RULE_NAMES else "risk_model", reason
+    settings = get_settings()
+    try:
+        model = load_model(settings.safety_model_path)
+    except ModelUnavailable:
+        log.error("risk model unavailable: the full response is given")
+        return Tier.CERTAIN, "nlu", "no_risk_model"
+    found = assess(
+        latest_text(tracker),
+        model,
+        earlier_patient_messages(tracker, settings.safety_context_messages),
+    )
+    if found.kind == kind and found.tier is Tier.CERTAIN:
+        return Tier.CERTAIN, "risk_model", found.reason
+    return Tier.POSSIBLE, "nlu", "nlu_not_confirmed"
+
+
+def record(tracker: Tracker, kind: str, detected_by: str, tier: Tier, reason: str) -> None:
     # The reply matters more than the record: a database failure must not silence it.
     try:
-        store().record_safety_event(tracker.sender_id, kind, detected_by(tracker))
+        store().record_safety_event(
+            tracker.sender_id, kind, detected_by, tier=tier.value, reason=reason
+        )
     except StoreError:
         log.exception("safety event not recorded", kind=kind, participant=tracker.sender_id)
 
 
+def interrupted_form(tracker: Tracker) -> str | None:
+    """The form the crisis or red flag interrupted, if it is to be closed or resumed."""
+    form = tracker.active_loop.get("name") if tracker.active_loop else None
+    if form in FORM_SLOTS:
+        return form
+    resume = tracker.get_slot("safety_resume")
+    return resume if resume in FORM_SLOTS else None
+
+
+class ActionSafetyTriage(CoachAction):
+    """Decide the tier of a crisis or red flag and record it; the rules take it from there."""
+
+    def name(self) -> str:
+        return "action_safety_triage"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        kind = "red_flag" if latest_intent(tracker) == "red_flag" else "crisis"
+        tier, detected_by, reason = triage(tracker, kind)
+        active = tracker.active_loop.get("name") if tracker.active_loop else None
+        if tier is Tier.POSSIBLE and active in SAFETY_FORMS:
+            # A worrying reply to a safety question is not asked about twice.
+            tier, reason = Tier.CERTAIN, "worrying_answer"
+        record(tracker, kind, detected_by, tier, reason)
+        resume = interrupted_form(tracker) or NOTHING_TO_RESUME
+        return [
+            SlotSet("safety_kind", kind),
+            SlotSet("safety_tier", tier.value),
+            SlotSet("safety_resume", resume),
+        ]
+
+
+class ActionAskSafetyCheckAnswer(CoachAction):
+    """The check question: direct and kind, with Yes / No / Not sure."""
+
+    def name(self) -> str:
+        return "action_ask_safety_check_answer"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        kind = tracker.get_slot("safety_kind") or "crisis"
+        dispatcher.utter_message(text=CHECK_QUESTIONS[kind], buttons=CHECK_BUTTONS)
+        return []
+
+
+class ValidateSafetyCheckForm(CoachFormValidation):
+    """Read the answer to the check question; anything but a plain no is not a no."""
+
+    def name(self) -> str:
+        return "validate_safety_check_form"
+
+    def validate_safety_check_answer(
+        self, value: object, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, str]:
+        return {"safety_check_answer": read_answer(str(value or ""), latest_intent(tracker))}
+
+
+class ActionSafetyCheckAnswer(CoachAction):
+    """A no is acknowledged warmly and the conversation carries on; anything else escalates."""
+
+    def name(self) -> str:
+        return "action_safety_check_answer"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        kind = tracker.get_slot("safety_kind") or "crisis"
+        answer = tracker.get_slot("safety_check_answer") or "unclear"
+        try:
+            store().record_check_answer(tracker.sender_id, kind, answer)
+        except StoreError:
+            log.exception("check answer not recorded", participant=tracker.sender_id)
+        events = reset("safety_check_answer")
+        if answer != "no":
+            record(tracker, kind, "check_question", Tier.CERTAIN, f"answer_{answer}")
+            return [*events, SlotSet("safety_tier", Tier.CERTAIN.value)]
+        settings = get_settings()
+        if kind == "crisis":
+            dispatcher.utter_message(
+                text="Thank you for telling me, I'm glad. It still sounds like a hard time, and "
+                "I'm here for that too. If those thoughts ever do come, "
+                f"{settings.helpline_name} is there any time on {settings.helpline_number}."
+            )
+        else:
+            dispatcher.utter_message(
+                text="Thanks, that's good to know. If it does change suddenly, or you notice new "
+                "weakness or numbness, or trouble with your bladder or bowels, please get medical "
+                "help straight away."
+            )
+        resume = tracker.get_slot("safety_resume") or NOTHING_TO_RESUME
+        if resume != NOTHING_TO_RESUME:
+            dispatcher.utter_message(text="Let's carry on where we were.")
+        return [*events, SlotSet("safety_tier", "cleared")]
+
+
 class ActionCrisisSupport(CoachAction):
-    """A warm reply with helpline and emergency numbers, and: are you safe right now?"""
+    """A warm reply with helpline and emergency numbers; "are you safe?" follows as a form."""
 
     def name(self) -> str:
         return "action_crisis_support"
@@ -38,7 +194,7 @@ class ActionCrisisSupport(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        events, _ = close_active_form(tracker)
+        events = close_form(tracker, interrupted_form(tracker))
         settings = get_settings()
         dispatcher.utter_message(
             text="Thank you for telling me. I'm really sorry you're feeling this way, and "
@@ -49,19 +205,42 @@ class ActionCrisisSupport(CoachAction):
             f"{settings.emergency_number}\n\n"
             f"I'm letting {settings.care_team_name} know so they can follow up with you."
         )
+        return [*events, SlotSet("safety_resume", NOTHING_TO_RESUME)]
+
+
+class ActionAskSafeNowAnswer(CoachAction):
+    """Are you safe right now?"""
+
+    def name(self) -> str:
+        return "action_ask_safe_now_answer"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
         dispatcher.utter_message(
             text="Are you safe right now?",
             buttons=[
-                {"title": "Yes, I'm safe", "payload": "/affirm"},
-                {"title": "No, I'm not safe", "payload": "/deny"},
+                {"title": "Yes, I'm safe", "payload": "Yes"},
+                {"title": "No, I'm not safe", "payload": "No"},
             ],
         )
-        record(tracker, "crisis")
-        return events
+        return []
+
+
+class ValidateSafeNowForm(CoachFormValidation):
+    """Read the answer to "are you safe right now?"."""
+
+    def name(self) -> str:
+        return "validate_safe_now_form"
+
+    def validate_safe_now_answer(
+        self, value: object, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, str]:
+        return {"safe_now_answer": read_answer(str(value or ""), latest_intent(tracker))}
 
 
 class ActionCrisisFollowup(CoachAction):
-    """Respond to the answer to "are you safe right now?" and note it for the care team."""
+    """Answer "are you safe right now?": yes, no, and anything else; note it for the team."""
 
     def name(self) -> str:
         return "action_crisis_followup"
@@ -70,24 +249,34 @@ class ActionCrisisFollowup(CoachAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         settings = get_settings()
-        safe = latest_intent(tracker) == "affirm"
-        try:
-            store().mark_safe_now(tracker.sender_id, safe)
-        except StoreError:
-            log.exception("safe-now answer not recorded", participant=tracker.sender_id)
-        if safe:
+        answer = tracker.get_slot("safe_now_answer") or "unclear"
+        if answer in ("yes", "no"):
+            try:
+                store().mark_safe_now(tracker.sender_id, answer == "yes")
+            except StoreError:
+                log.exception("safe-now answer not recorded", participant=tracker.sender_id)
+        if answer == "yes":
             dispatcher.utter_message(
                 text="I'm glad you're safe. Please keep those numbers close, and reach out to "
                 f"someone you trust today. {settings.helpline_name.capitalize()} is there on "
-                f"{settings.helpline_number} whenever you need to talk."
+                f"{settings.helpline_number} whenever you need to talk. I'm here too, whenever "
+                "you want to write."
             )
-        else:
+        elif answer == "no":
             dispatcher.utter_message(
                 text=f"Please call {settings.emergency_number} now, or ask someone near you to "
                 "help you call. If you can, move away from anything you could hurt yourself "
-                f"with. You matter, and help is available right now."
+                "with, and stay with someone. You matter, and help is available right now."
             )
-        return []
+        else:
+            dispatcher.utter_message(
+                text="I want to be sure you're okay. If you're not safe, or you're not sure, "
+                f"please call {settings.emergency_number} now, or talk to "
+                f"{settings.helpline_name} on {settings.helpline_number}: they're there to "
+                "listen, any time. If you are safe, I'm here and we can keep talking about "
+                "whatever you'd like."
+            )
+        return reset("safe_now_answer", "safety_kind", "safety_tier")
 
 
 class ActionRedFlag(CoachAction):
@@ -99,7 +288,7 @@ class ActionRedFlag(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        events, _ = close_active_form(tracker)
+        events = close_form(tracker, interrupted_form(tracker))
         settings = get_settings()
         dispatcher.utter_message(
             text="What you describe can be a sign of something that needs a doctor urgently, "
@@ -109,5 +298,8 @@ class ActionRedFlag(CoachAction):
             "problems controlling your bladder or bowels, or chest pain).\n\n"
             f"I'm letting {settings.care_team_name} know too."
         )
-        record(tracker, "red_flag")
-        return events
+        return [
+            *events,
+            *reset("safety_kind", "safety_tier"),
+            SlotSet("safety_resume", NOTHING_TO_RESUME),
+        ]

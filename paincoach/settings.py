@@ -55,6 +55,22 @@ class Settings(BaseSettings):
     emergency_number: str = Field(default="112")
     care_team_name: str = Field(default="your care team")
 
+    safety_model_path: Path = Field(
+        default=PROJECT_ROOT / "models" / "safety.joblib",
+        description="The risk model file `make train` writes.",
+    )
+    safety_context_messages: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Earlier patient messages the risk model reads with each new one.",
+    )
+    safety_context_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="How recent an earlier message must be to count as context.",
+    )
+
     worse_threshold: float = Field(
         default=1.0,
         ge=0,

@@ -198,7 +198,12 @@ class SafetyEvent(Base):
         ForeignKey("participants.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(20))
+    # certain: the full response was given; possible: a check question was asked.
+    tier: Mapped[str] = mapped_column(String(10), default="certain", server_default="certain")
+    # safety_net, risk_model, nlu or check_question; `reason` names the rule or the answer.
     detected_by: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    check_answer: Mapped[str | None] = mapped_column(String(10))  # yes, no, unsure, unclear
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     safe_now: Mapped[bool | None]
     acknowledged_at: Mapped[datetime | None]

@@ -229,17 +229,59 @@ class CoachStore:
             session.flush()
             return message.id
 
-    def record_safety_event(self, pseudonym: str, kind: str, detected_by: str = "nlu") -> int:
-        """Record a crisis or red flag and alert the care team; before consent, the event is
-        kept without identity."""
+    def record_safety_event(
+        self,
+        pseudonym: str,
+        kind: str,
+        detected_by: str = "nlu",
+        *,
+        tier: str = "certain",
+        reason: str | None = None,
+    ) -> int:
+        """Record a crisis or red flag; a certain one also alerts the care team. Before
+        consent the event is kept without identity."""
         with self._session() as session:
             participant = self._participant(session, pseudonym)
             participant_id = participant.id if participant else None
-            event = SafetyEvent(participant_id=participant_id, kind=kind, detected_by=detected_by)
+            event = SafetyEvent(
+                participant_id=participant_id,
+                kind=kind,
+                tier=tier,
+                detected_by=detected_by,
+                reason=reason[:40] if reason else None,
+            )
             session.add(event)
-            session.add(CareTeamAlert(participant_id=participant_id, kind=kind))
+            if tier == "certain":
+                session.add(CareTeamAlert(participant_id=participant_id, kind=kind))
             session.flush()
             return event.id
+
+    def record_check_answer(self, pseudonym: str, kind: str, answer: str) -> None:
+        """Attach the answer to a check question to the latest possible event of that kind.
+        Before consent nobody is identified, so the answer is its own anonymous event."""
+        with self._session() as session:
+            participant = self._participant(session, pseudonym)
+            event = None
+            if participant is not None:
+                event = session.scalar(
+                    select(SafetyEvent)
+                    .where(
+                        SafetyEvent.participant_id == participant.id,
+                        SafetyEvent.kind == kind,
+                        SafetyEvent.tier == "possible",
+                        SafetyEvent.check_answer.is_(None),
+                    )
+                    .order_by(SafetyEvent.created_at.desc(), SafetyEvent.id.desc())
+                )
+            if event is None:
+                event = SafetyEvent(
+                    participant_id=participant.id if participant else None,
+                    kind=kind,
+                    tier="possible",
+                    detected_by="check_question",
+                )
+                session.add(event)
+            event.check_answer = answer
 
     def mark_safe_now(self, pseudonym: str, safe: bool) -> None:
         """Attach the patient's answer to "are you safe now?" to their latest crisis event."""

@@ -19,7 +19,8 @@ from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.store import CoachStore
 from paincoach.gateway.render import keyboard
 from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
-from paincoach.safety_net import detect
+from paincoach.safety import assess, load_model
+from paincoach.safety.context import RecentMessages
 from paincoach.settings import Settings
 
 log = structlog.get_logger("paincoach.gateway")
@@ -69,6 +70,10 @@ class Gateway:
         self.settings = settings
         self.channel = ChannelStore(settings.database_url)
         self.store = CoachStore(settings.database_url)
+        self.risk_model = load_model(settings.safety_model_path)
+        self.recent = RecentMessages(
+            settings.safety_context_messages, settings.safety_context_minutes * 60
+        )
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, pseudonym: str) -> asyncio.Lock:
@@ -93,15 +98,32 @@ class Gateway:
                 await self.send_text(chat_id, RASA_DOWN)
 
     async def _converse(self, chat_id: int, pseudonym: str, text: str) -> None:
-        hit = detect(text)
-        if hit is None:
+        if text.startswith("/"):  # a button or a command: the coach's own words, not the patient's
+            replies = await self.rasa.send(pseudonym, text)
+            await self.render(chat_id, pseudonym, replies)
+            return
+        assessment = assess(text, self.risk_model, self.recent.earlier(pseudonym))
+        self.recent.add(pseudonym, text)
+        if not assessment.alarming:
             replies = await self.rasa.send(pseudonym, text)
         else:
-            # The safety net does not wait for the classifier: the patient's words go into
-            # the transcript, then the crisis or red-flag flow runs.
-            log.info("safety net", participant=pseudonym, kind=hit.kind, rule=hit.rule)
+            # Safety does not wait for the classifier: the patient's words go into the
+            # transcript, then the crisis or red-flag flow runs at the tier found.
+            log.info(
+                "safety",
+                participant=pseudonym,
+                kind=assessment.kind,
+                tier=assessment.tier.value,
+                reason=assessment.reason,
+                crisis_score=round(assessment.crisis_score, 3),
+                red_flag_score=round(assessment.red_flag_score, 3),
+            )
             await self.rasa.add_message(pseudonym, text)
-            replies = await self.rasa.trigger_intent(pseudonym, hit.kind, {"safety_net": hit.rule})
+            replies = await self.rasa.trigger_intent(
+                pseudonym,
+                assessment.kind or "crisis",
+                {"safety_net": assessment.reason, "safety_tier": assessment.tier.value},
+            )
         await self.render(chat_id, pseudonym, replies)
 
     async def command(self, chat_id: int, command: str, args: list[str]) -> None:

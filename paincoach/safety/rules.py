@@ -1,33 +1,31 @@
-"""Rule-based safety net: finds crisis talk and medical red flags in a patient's message.
+"""The safety rules: small, named patterns for crisis talk and medical red flags.
 
-It runs on every incoming text before the statistical NLU, so that detecting suicidal
-thoughts, self-harm or an urgent medical symptom never depends on a classifier alone.
-It is deliberately simple: the text is normalised, then read by small, named regular
-expressions. Each rule fires only if the words it found are not negated just before
-("i'm not suicidal", "no fever"). Crisis rules are read after pain idioms ("this pain is
-killing me") have been taken out; red-flag rules read the whole message. When in doubt
-the rules lean towards firing: a false alarm costs a kind question, a miss can cost a life.
+A rule that fires is certain: the full crisis or red-flag response follows. So each rule
+is narrow, and a rule fires only if the words it found are not negated inside their own
+clause ("i'm not suicidal", "no fever"), not about someone else or in the news ("my uncle
+died by suicide", "a run for suicide prevention"), and not a past that is over ("years ago
+i self harmed, i'm fine now"). Crisis rules are read after pain idioms ("this pain is
+killing me") have been taken out; red-flag rules read the whole message. What the rules
+do not catch is left to the risk model (`paincoach.safety.model`), which can ask.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["crisis", "red_flag"]
+from paincoach.safety.language import normalise
 
-# Telegram's own limit for one message, so no real patient message is cut.
-MAX_CHARS = 4096
+Kind = Literal["crisis", "red_flag"]
 
 # How far back, in characters, a negation ("not", "no thoughts of") can reach.
 NEGATION_REACH = 80
 
 
 @dataclass(frozen=True)
-class SafetyHit:
-    """What the safety net found: the kind of alarm and the rule that raised it."""
+class RuleHit:
+    """What the rules found: the kind of alarm and the rule that raised it."""
 
     kind: Kind
     rule: str  # short name of the rule that fired, for logs and tests (never the message text)
@@ -36,89 +34,6 @@ class SafetyHit:
 def _either(*alternatives: str) -> str:
     """One pattern that matches any of the alternatives."""
     return "|".join(f"(?:{alternative})" for alternative in alternatives)
-
-
-# --------------------------------------------------------------------------- normalising
-
-# Curly quotes, primes and backticks that phones put in place of a plain apostrophe.
-_PLAIN_QUOTES = str.maketrans(
-    {"’": "'", "‘": "'", "ʼ": "'", "´": "'", "`": "'", "′": "'", "“": '"', "”": '"', "„": '"'}
-)
-
-# Invisible characters: a zero-width space separates words, the others join or split them.
-_ZERO_WIDTH_SPACE = re.compile(r"\u200b")
-_INVISIBLE = re.compile(r"[\u00ad\u200c-\u200f\u2060\ufeff]")
-
-# Contractions written with an apostrophe, spelled out so patterns need one form only.
-_APOSTROPHE_CONTRACTIONS = (
-    (re.compile(r"\bcan'?t\b"), "cannot"),
-    (re.compile(r"\bwon't\b"), "will not"),
-    (re.compile(r"\bain't\b"), "am not"),
-    (re.compile(r"n't\b"), " not"),
-    (re.compile(r"'m\b"), " am"),
-    (re.compile(r"'re\b"), " are"),
-    (re.compile(r"'ve\b"), " have"),
-    (re.compile(r"'ll\b"), " will"),
-    (re.compile(r"'d\b"), " would"),
-    # "the pain's killing me", "my back's agony"; possessives come out odd, no rule reads them.
-    (re.compile(r"'s\b"), " is"),
-)
-
-# Words patients type without apostrophes, text-speak and frequent misspellings.
-_WORD_FIXES = {
-    "im": "i am", "ive": "i have", "id": "i would", "dont": "do not", "doesnt": "does not",
-    "didnt": "did not", "cant": "cannot", "cnt": "cannot", "wont": "will not",
-    "isnt": "is not", "wasnt": "was not", "werent": "were not", "arent": "are not",
-    "havent": "have not", "hasnt": "has not", "hadnt": "had not", "couldnt": "could not",
-    "wouldnt": "would not", "shouldnt": "should not", "aint": "am not", "dnt": "do not",
-    "whats": "what is", "thats": "that is", "theres": "there is", "theyd": "they would",
-    "youd": "you would", "wanna": "want to", "wana": "want to", "wnat": "want",
-    "wnt": "want", "gonna": "going to", "gona": "going to", "gunna": "going to",
-    "gotta": "got to", "tryna": "trying to", "wud": "would", "wld": "would",
-    "cud": "could", "shud": "should", "u": "you", "idk": "i do not know",
-    "idc": "i do not care", "kms": "kill myself", "myslef": "myself", "mysefl": "myself",
-    "myselfe": "myself", "myslf": "myself", "meself": "myself", "lfie": "life",
-    "lief": "life", "lyf": "life", "lyfe": "life", "kil": "kill", "diee": "die",
-    "dyin": "dying", "dieing": "dying", "tonite": "tonight", "2nite": "tonight",
-    "2day": "today", "2moro": "tomorrow", "tmrw": "tomorrow", "noone": "no one",
-    "no1": "no one", "every1": "everyone", "some1": "someone", "ppl": "people",
-    "od": "overdose", "oding": "overdosing", "oded": "overdosed",
-}  # fmt: skip
-_WORD_FIX_PATTERN = re.compile(r"\b(" + "|".join(map(re.escape, _WORD_FIXES)) + r")\b")
-
-# Several words that mean one thing to the rules below, written one way.
-_PHRASE_FIXES = (
-    # "suicide" is misspelled in many ways: sucidal, suicde, suicidle, siucide, su1c1de.
-    (re.compile(r"\bs(?:ui|iu|u)[cs]{1,2}[i1y]?d(?:al|ial|el|le|l|ale)(?:ly)?\b"), "suicidal"),
-    (re.compile(r"\bs(?:ui|iu|u|u1)[cs]{1,2}[i1y]?de?s?\b"), "suicide"),
-    (re.compile(r"\bsewer ?slide\b"), "suicide"),
-    (re.compile(r"\b(?:unaliv\w*|self ?delet\w*) (?:my ?self|me)\b"), "kill myself"),
-    (re.compile(r"\bself ?delete\b"), "kill myself"),
-    (re.compile(r"\bunaliv\w*\b"), "dead"),
-    (re.compile(r"\bmy self\b"), "myself"),
-    (re.compile(r"\bcan not\b"), "cannot"),
-    (re.compile(r"\bany more\b"), "anymore"),
-    # "2" for "to" only after words that take "to", so pain scores ("a 2 today") stay.
-    (re.compile(r"\b(want|wanted|going|got|have|need|ready|like|plan|planning|try|about)\s*2\b"),
-     r"\1 to"),
-    (re.compile(r"\bwan2\b"), "want to"),
-)  # fmt: skip
-
-
-def normalise(text: str) -> str:
-    """Lowercase plain text with contractions spelled out and common typos corrected."""
-    text = unicodedata.normalize("NFKC", text[:MAX_CHARS])
-    text = _ZERO_WIDTH_SPACE.sub(" ", text)
-    text = _INVISIBLE.sub("", text).translate(_PLAIN_QUOTES).lower()
-    for pattern, replacement in _APOSTROPHE_CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    text = text.replace("'", "")
-    text = re.sub(r"[^a-z0-9.,;:!?\s]", " ", text)
-    text = re.sub(r"([a-z])\1{2,}", r"\1\1", text)  # "sooooo" -> "soo", "dieeee" -> "diee"
-    text = _WORD_FIX_PATTERN.sub(lambda match: _WORD_FIXES[match.group(1)], text)
-    for pattern, replacement in _PHRASE_FIXES:
-        text = pattern.sub(replacement, text)
-    return " ".join(text.split())
 
 
 # --------------------------------------------------------------------------- idioms
@@ -185,9 +100,46 @@ _NEGATED_OR_DOSING_QUESTION = re.compile(
 )
 
 
+# Someone else is the subject, with no "i" or "me" between them and the words found:
+# "my uncle died by suicide", "she said she wants to die", "a friend who self harms".
+_SOMEONE_ELSE = re.compile(
+    r"\b(?:he|she|they|his|her|their|him|them|someone|somebody|people|person|friend|friends|"
+    r"mum|mom|mother|dad|father|parents?|brother|sister|son|daughter|kids?|uncle|aunt|auntie|"
+    r"cousin|husband|wife|partner|boyfriend|girlfriend|colleague|neighbou?r|nan|gran|grandma|"
+    r"grandad|grandpa|grandmother|grandfather|niece|nephew|classmate|character|celebrity|"
+    r"singer|actor|actress|author|patients|veterans|teenagers|men|women)\b"
+    r"(?:\s+(?!i\b|me\b|my\b|myself\b|mine\b)\w+){0,6}\s*$"
+)
+# The words name a cause, a programme or a story, not the patient's own state.
+_NOT_A_STATE_AFTER = re.compile(
+    r"^\s*(?:prevention|awareness|charity|charities|helpline|hotline|lifeline|line|"
+    r"crisis line|support line|rates?|statistics|stats|research|training|campaign|walk|run|"
+    r"fundraiser|documentary|film|movie|book|novel|article|podcast|squad|bomber|bombing|"
+    r"forest|notes? in the (?:film|book|show)|scene|episode|storyline|survivors?|bereavement|"
+    r"loss|first aid)\b"
+)
+# A time that is over ("years ago", "as a teenager") with a clear "and now it is not so".
+_PAST_MARKER = re.compile(
+    r"\b(?:years ago|months ago|a long time ago|long ago|used to|as a teen\w*|when i was "
+    r"(?:younger|little|a kid|a child|a teen\w*|at school|at uni|in my \w+)|in my (?:teens|"
+    r"twenties|thirties|youth)|back (?:in|then)|in the past|at my lowest|once upon)\b"
+)
+_RESOLVED = re.compile(
+    r"\b(?:better place|in a good place|doing (?:ok|okay|well|better|fine|alright)|"
+    r"(?:am|feel|i am) (?:ok|okay|fine|safe|better|alright) now|(?:not|no longer|never) "
+    r"(?:like that|that way|there) (?:anymore|now)|not anymore|no longer|(?:years?|months?) "
+    r"(?:clean|free|since)|recovered|got through it|came through it|got help|"
+    r"(?:am|feel) safe|not in danger|nothing like that now)\b"
+)
+
+
 @dataclass(frozen=True)
 class _Rule:
-    """A named rule: every pattern must be found somewhere, each one not negated."""
+    """A named rule: every pattern must be found somewhere, each one about the patient now.
+
+    A pattern counts only where its clause does not negate it, its subject is not someone
+    else, it does not name a cause or a story, and it is not a past the patient has left.
+    """
 
     name: str
     kind: Kind
@@ -201,9 +153,22 @@ class _Rule:
         for match in pattern.finditer(text):
             before = text[max(0, match.start() - NEGATION_REACH) : match.start()]
             clause = _CLAUSE_BREAK.split(before)[-1]
-            if not self.cancelled_by.search(clause):
-                return True
+            if self.cancelled_by.search(clause):
+                continue
+            if self.kind == "crisis" and _about_someone_else_or_over(text, match, clause):
+                continue
+            return True
         return False
+
+
+def _about_someone_else_or_over(text: str, match: re.Match[str], clause: str) -> bool:
+    if _SOMEONE_ELSE.search(clause) or _NOT_A_STATE_AFTER.match(text, match.end()):
+        return True
+    sentence_start = max(text.rfind(end, 0, match.start()) for end in ".!?")
+    earlier = text[sentence_start + 1 : match.start()]
+    return bool(_PAST_MARKER.search(earlier) or _PAST_MARKER.search(clause)) and bool(
+        _RESOLVED.search(text, match.end())
+    )
 
 
 def _rule(kind: Kind, name: str, *all_of: str, cancelled_by: re.Pattern[str] = _NEGATED) -> _Rule:
@@ -694,7 +659,7 @@ _RED_FLAG_RULES = (
 RULE_NAMES = frozenset(rule.name for rule in (*_CRISIS_RULES, *_RED_FLAG_RULES))
 
 
-def detect(text: str) -> SafetyHit | None:
+def detect(text: str) -> RuleHit | None:
     """The first alarm a patient's message raises, crisis before red flag, or None."""
     if not isinstance(text, str):
         return None
@@ -704,8 +669,8 @@ def detect(text: str) -> SafetyHit | None:
     crisis_view = _without_idioms(normalised)
     for rule in _CRISIS_RULES:
         if rule.fires(crisis_view):
-            return SafetyHit("crisis", rule.name)
+            return RuleHit("crisis", rule.name)
     for rule in _RED_FLAG_RULES:
         if rule.fires(normalised):
-            return SafetyHit("red_flag", rule.name)
+            return RuleHit("red_flag", rule.name)
     return None

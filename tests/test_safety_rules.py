@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from paincoach.safety_net import RULE_NAMES, SafetyHit, detect, normalise
+from paincoach.safety.language import normalise
+from paincoach.safety.rules import RULE_NAMES, RuleHit, detect
 
 PHRASES = Path(__file__).parent / "safety"
 
@@ -231,6 +232,6 @@ def test_rule_names_a_rule_and_never_holds_the_message() -> None:
 
 
 def test_a_hit_cannot_be_changed() -> None:
-    hit = SafetyHit("crisis", "suicide_word")
+    hit = RuleHit("crisis", "suicide_word")
     with pytest.raises(dataclasses.FrozenInstanceError):
         hit.rule = "i want to die"  # type: ignore[misc]

@@ -1,0 +1,299 @@
+"""The risk model: how likely a message is a crisis or a medical red flag, from 0 to 1.
+
+Word and character n-grams of the normalised text feed two calibrated logistic regressions
+(crisis, red flag); a third reads a message together with the patient's last few messages.
+A long message is read sentence by sentence and the highest score counts, so one crisis
+sentence in a chatty diary entry is not diluted by the rest.
+
+Its thresholds are chosen by cross-validation on the training data only (`calibrate`):
+  possible: the score above which (nearly) every crisis or red flag lies, out of fold;
+  certain:  the score above which almost no hard non-crisis message lies, out of fold.
+The held-out sets in `tests/safety/heldout/` are never used for either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from paincoach.safety.data import Conversation, TrainingSet
+from paincoach.safety.language import normalise, sentences
+
+FORMAT_VERSION = 1
+MAX_SEGMENTS = 24  # sentences read in one message; Telegram's 4,096 characters rarely hold more
+
+
+class ModelUnavailable(RuntimeError):
+    """The risk model file is missing or was trained by another version; `make train` fixes it."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    crisis_possible: float
+    crisis_certain: float
+    red_flag_possible: float
+    red_flag_certain: float
+    context_possible: float
+
+
+@dataclass(frozen=True)
+class Scores:
+    crisis: float
+    red_flag: float
+
+
+def segments(message: str) -> list[str]:
+    """The normalised message and, when it has several, each of its sentences."""
+    whole = normalise(message)
+    parts = [normalise(sentence) for sentence in sentences(message)]
+    parts = [part for part in parts if part]
+    if len(parts) <= 1:
+        return [whole] if whole else []
+    return [whole, *parts[:MAX_SEGMENTS]]
+
+
+def _features() -> FeatureUnion:
+    return FeatureUnion(
+        [
+            ("words", TfidfVectorizer(ngram_range=(1, 3), min_df=2, sublinear_tf=True)),
+            (
+                "characters",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    min_df=2,
+                    sublinear_tf=True,
+                    max_features=120_000,
+                ),
+            ),
+        ]
+    )
+
+
+def _classifier() -> CalibratedClassifierCV:
+    linear = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
+    return CalibratedClassifierCV(linear, method="sigmoid", cv=3, ensemble=False)
+
+
+def _context_pipeline() -> Pipeline:
+    # Earlier messages and the last one are separate features: "made my mind up" counts
+    # differently after "i cannot keep doing this" than after "thinking of selling the car".
+    columns = ColumnTransformer(
+        [
+            ("earlier", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), 0),
+            ("last", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), 1),
+            ("last_chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)), 1),
+        ]
+    )
+    return Pipeline([("columns", columns), ("classifier", _classifier())])
+
+
+def _context_rows(conversations: Sequence[Conversation]) -> np.ndarray:
+    rows = [[" . ".join(normalise(m) for m in c.context), normalise(c.last)] for c in conversations]
+    return np.array(rows, dtype=object).reshape(-1, 2)
+
+
+@dataclass
+class RiskModel:
+    """Scores for crisis and red flag; `thresholds` turn them into tiers."""
+
+    features: FeatureUnion
+    crisis: CalibratedClassifierCV
+    red_flag: CalibratedClassifierCV
+    context: Pipeline
+    thresholds: Thresholds
+    report: dict[str, Any] = field(default_factory=dict)
+    sklearn_version: str = sklearn.__version__
+    format_version: int = FORMAT_VERSION
+
+    # Scoring ----------------------------------------------------------------------------
+
+    def scores(self, message: str) -> Scores:
+        """The highest crisis and red-flag score over the message and its sentences."""
+        parts = segments(message)
+        if not parts:
+            return Scores(0.0, 0.0)
+        matrix = self.features.transform(parts)
+        crisis = self.crisis.predict_proba(matrix)[:, 1].max()
+        red_flag = self.red_flag.predict_proba(matrix)[:, 1].max()
+        return Scores(float(crisis), float(red_flag))
+
+    def context_score(self, earlier: Sequence[str], message: str) -> float:
+        """How likely `message` is a crisis, read after the patient's `earlier` messages."""
+        if not earlier:
+            return 0.0
+        rows = _context_rows([Conversation((*earlier, message), crisis=False)])
+        return float(self.context.predict_proba(rows)[0, 1])
+
+    # Training ---------------------------------------------------------------------------
+
+    @classmethod
+    def fit(
+        cls,
+        data: TrainingSet,
+        thresholds: Thresholds,
+        report: dict[str, Any],
+        *,
+        fit_context: bool = True,
+    ) -> RiskModel:
+        features = _features()
+        matrix = features.fit_transform([normalise(text) for text in data.texts])
+        crisis = _classifier().fit(matrix, data.crisis)
+        red_flag = _classifier().fit(matrix, data.red_flag)
+        context = _context_pipeline()
+        if fit_context:
+            context.fit(_context_rows(data.conversations), [c.crisis for c in data.conversations])
+        return cls(features, crisis, red_flag, context, thresholds, report)
+
+    # Files ------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path, compress=3)
+
+    @classmethod
+    def load(cls, path: Path) -> RiskModel:
+        if not path.exists():
+            raise ModelUnavailable(f"No risk model at {path}. Run `make train` first.")
+        model = joblib.load(path)
+        if (
+            not isinstance(model, cls)
+            or model.format_version != FORMAT_VERSION
+            or model.sklearn_version != sklearn.__version__
+        ):
+            raise ModelUnavailable(
+                f"The risk model at {path} was made by another version. Run `make train`."
+            )
+        return model
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path) -> RiskModel:
+    """The risk model, loaded once per process."""
+    return RiskModel.load(path)
+
+
+# --------------------------------------------------------------------------- calibration
+
+RECALL_TARGET = 0.99  # out of fold; the rules and the context model cover the rest
+CRISIS_FULL_ALARM_TARGET = 0.01  # hard non-crisis messages given the full crisis response
+RED_FLAG_FULL_ALARM_TARGET = 0.03  # ordinary pain reports given the full red-flag response
+CONTEXT_RECALL_TARGET = 0.95
+
+
+def _threshold_for_recall(scores: np.ndarray, target: float) -> float:
+    """The highest threshold that keeps at least `target` of these positive scores."""
+    ordered = np.sort(scores)
+    missed = int(np.floor((1 - target) * len(ordered)))
+    return float(ordered[missed]) if len(ordered) else 0.5
+
+
+def _threshold_for_false_alarms(scores: np.ndarray, target: float) -> float:
+    """The lowest threshold above which at most `target` of these negative scores lie."""
+    ordered = np.sort(scores)[::-1]
+    allowed = int(np.floor(target * len(ordered)))
+    return float(ordered[allowed]) + 1e-6 if len(ordered) > allowed else 0.5
+
+
+def out_of_fold_scores(data: TrainingSet, folds: int = 5, seed: int = 7) -> np.ndarray:
+    """Crisis and red-flag scores of every training message from a model that never saw it,
+    read sentence by sentence as in use. Shape (messages, 2)."""
+    scores = np.zeros((len(data.texts), 2))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(data.texts, data.source):
+        subset = TrainingSet(
+            texts=[data.texts[i] for i in train],
+            crisis=[data.crisis[i] for i in train],
+            red_flag=[data.red_flag[i] for i in train],
+            source=[data.source[i] for i in train],
+        )
+        model = RiskModel.fit(subset, Thresholds(0.5, 0.5, 0.5, 0.5, 0.5), {}, fit_context=False)
+        for i in test:
+            found = model.scores(data.texts[i])
+            scores[i] = (found.crisis, found.red_flag)
+    return scores
+
+
+def out_of_fold_context_scores(
+    conversations: list[Conversation], folds: int = 5, seed: int = 7
+) -> np.ndarray:
+    scores = np.zeros(len(conversations))
+    labels = [c.crisis for c in conversations]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(np.zeros(len(labels)), labels):
+        pipeline = _context_pipeline().fit(
+            _context_rows([conversations[i] for i in train]), [labels[i] for i in train]
+        )
+        rows = _context_rows([conversations[i] for i in test])
+        scores[test] = pipeline.predict_proba(rows)[:, 1]
+    return scores
+
+
+def calibrate(data: TrainingSet) -> tuple[Thresholds, dict[str, Any]]:
+    """Thresholds from out-of-fold scores on the training data, and what they achieve."""
+    started = time.monotonic()
+    scores = out_of_fold_scores(data)
+    crisis = np.array(data.crisis)
+    red_flag = np.array(data.red_flag)
+    source = np.array(data.source)
+    hard_not_crisis = source == "not_crisis"
+    ordinary = source == "not_red_flag"
+
+    crisis_possible = _threshold_for_recall(scores[crisis, 0], RECALL_TARGET)
+    crisis_certain = max(
+        crisis_possible,
+        _threshold_for_false_alarms(scores[hard_not_crisis, 0], CRISIS_FULL_ALARM_TARGET),
+        _threshold_for_false_alarms(scores[~crisis, 0], CRISIS_FULL_ALARM_TARGET / 2),
+    )
+    red_flag_possible = _threshold_for_recall(scores[red_flag, 1], RECALL_TARGET)
+    red_flag_certain = max(
+        red_flag_possible,
+        _threshold_for_false_alarms(scores[ordinary, 1], RED_FLAG_FULL_ALARM_TARGET),
+    )
+    context_scores = out_of_fold_context_scores(data.conversations)
+    context_labels = np.array([c.crisis for c in data.conversations])
+    context_possible = _threshold_for_recall(context_scores[context_labels], CONTEXT_RECALL_TARGET)
+    thresholds = Thresholds(
+        crisis_possible, crisis_certain, red_flag_possible, red_flag_certain, context_possible
+    )
+
+    def rate(mask: np.ndarray) -> float:
+        return round(float(mask.mean()), 4) if len(mask) else 0.0
+
+    report = {
+        "out_of_fold": {
+            "crisis_recall": rate(scores[crisis, 0] >= crisis_possible),
+            "crisis_certain_recall": rate(scores[crisis, 0] >= crisis_certain),
+            "crisis_check_rate_hard": rate(
+                (scores[hard_not_crisis, 0] >= crisis_possible)
+                & (scores[hard_not_crisis, 0] < crisis_certain)
+            ),
+            "crisis_full_false_alarm_hard": rate(scores[hard_not_crisis, 0] >= crisis_certain),
+            "red_flag_recall": rate(scores[red_flag, 1] >= red_flag_possible),
+            "red_flag_check_rate_ordinary": rate(
+                (scores[ordinary, 1] >= red_flag_possible)
+                & (scores[ordinary, 1] < red_flag_certain)
+            ),
+            "red_flag_full_false_alarm_ordinary": rate(scores[ordinary, 1] >= red_flag_certain),
+            "context_recall": rate(context_scores[context_labels] >= context_possible),
+            "context_false_alarm": rate(context_scores[~context_labels] >= context_possible),
+        },
+        "thresholds": asdict(thresholds),
+        "training_counts": data.counts(),
+        "calibration_seconds": round(time.monotonic() - started, 1),
+    }
+    return thresholds, report
