@@ -21,6 +21,7 @@ from paincoach.gateway.render import keyboard
 from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from paincoach.safety import assess, load_model
 from paincoach.safety.context import RecentMessages
+from paincoach.safety.tiers import carries_meaning
 from paincoach.settings import Settings
 
 log = structlog.get_logger("paincoach.gateway")
@@ -103,7 +104,8 @@ class Gateway:
             await self.render(chat_id, pseudonym, replies)
             return
         assessment = assess(text, self.risk_model, self.recent.earlier(pseudonym))
-        self.recent.add(pseudonym, text)
+        if carries_meaning(text):
+            self.recent.add(pseudonym, text)
         if not assessment.alarming:
             replies = await self.rasa.send(pseudonym, text)
         else:

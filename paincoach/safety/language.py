@@ -100,3 +100,34 @@ _SENTENCE_END = re.compile(r"(?<=[!?])\s+|(?<=[a-z)][.])\s+|\s*\n+\s*")
 def sentences(text: str) -> list[str]:
     """The sentences of a message, as written (not normalised), without empty ones."""
     return [part.strip() for part in _SENTENCE_END.split(text[:MAX_CHARS]) if part.strip()]
+
+
+# Clause-aware scope: a negation, someone else, or a past reaches to the end of its clause.
+_CLAUSE_BREAK = re.compile(r"([.,;:!?]|\b(?:but|and|though|although|however|so|because)\b)")
+_SCOPE_CUES = {
+    "not": re.compile(r"\b(?:not|never|no|nor|without|nothing|nobody)\b"),
+    "other": re.compile(
+        r"\b(?:he|she|they|his|her|their|him|them|someone|friend|mum|mom|dad|brother|sister|"
+        r"son|daughter|uncle|aunt|cousin|husband|wife|partner|colleague|mate|charity|documentary|"
+        r"news|film|book|podcast)\b"
+    ),
+    "past": re.compile(r"\b(?:ago|used|history|past|once|formerly|previously)\b"),
+}
+
+
+def scoped(normalised: str) -> str:
+    """The normalised text with each word after a scope cue in its clause also written with
+    the cue's mark ("not suicidal" adds "not_suicidal"), so a linear model can tell "i am
+    suicidal" from "i am not suicidal" and "my friend is suicidal"."""
+    out = []
+    for clause in _CLAUSE_BREAK.split(normalised):
+        words = clause.split()
+        marks: list[str] = []
+        for word in words:
+            out.append(word)
+            out.extend(f"{mark}_{word}" for mark in marks)
+            for mark, cue in _SCOPE_CUES.items():
+                if mark not in marks and cue.fullmatch(word):
+                    marks.append(mark)
+        out.append("|")
+    return " ".join(out)

@@ -24,14 +24,14 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import FeatureUnion
 
-from paincoach.safety.data import Conversation, TrainingSet
-from paincoach.safety.language import normalise, sentences
+from paincoach.safety.data import TrainingSet
+from paincoach.safety.language import normalise, scoped, sentences
+from paincoach.safety.rules import detect
 
 FORMAT_VERSION = 1
 MAX_SEGMENTS = 24  # sentences read in one message; Telegram's 4,096 characters rarely hold more
@@ -69,7 +69,16 @@ def segments(message: str) -> list[str]:
 def _features() -> FeatureUnion:
     return FeatureUnion(
         [
-            ("words", TfidfVectorizer(ngram_range=(1, 3), min_df=2, sublinear_tf=True)),
+            (
+                "words",
+                TfidfVectorizer(
+                    preprocessor=scoped,
+                    token_pattern=r"(?u)\b\w+\b",
+                    ngram_range=(1, 2),
+                    min_df=2,
+                    sublinear_tf=True,
+                ),
+            ),
             (
                 "characters",
                 TfidfVectorizer(
@@ -77,7 +86,7 @@ def _features() -> FeatureUnion:
                     ngram_range=(2, 5),
                     min_df=2,
                     sublinear_tf=True,
-                    max_features=120_000,
+                    max_features=60_000,
                 ),
             ),
         ]
@@ -89,24 +98,6 @@ def _classifier() -> CalibratedClassifierCV:
     return CalibratedClassifierCV(linear, method="sigmoid", cv=3, ensemble=False)
 
 
-def _context_pipeline() -> Pipeline:
-    # Earlier messages and the last one are separate features: "made my mind up" counts
-    # differently after "i cannot keep doing this" than after "thinking of selling the car".
-    columns = ColumnTransformer(
-        [
-            ("earlier", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), 0),
-            ("last", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), 1),
-            ("last_chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)), 1),
-        ]
-    )
-    return Pipeline([("columns", columns), ("classifier", _classifier())])
-
-
-def _context_rows(conversations: Sequence[Conversation]) -> np.ndarray:
-    rows = [[" . ".join(normalise(m) for m in c.context), normalise(c.last)] for c in conversations]
-    return np.array(rows, dtype=object).reshape(-1, 2)
-
-
 @dataclass
 class RiskModel:
     """Scores for crisis and red flag; `thresholds` turn them into tiers."""
@@ -114,7 +105,6 @@ class RiskModel:
     features: FeatureUnion
     crisis: CalibratedClassifierCV
     red_flag: CalibratedClassifierCV
-    context: Pipeline
     thresholds: Thresholds
     report: dict[str, Any] = field(default_factory=dict)
     sklearn_version: str = sklearn.__version__
@@ -132,32 +122,29 @@ class RiskModel:
         red_flag = self.red_flag.predict_proba(matrix)[:, 1].max()
         return Scores(float(crisis), float(red_flag))
 
-    def context_score(self, earlier: Sequence[str], message: str) -> float:
-        """How likely `message` is a crisis, read after the patient's `earlier` messages."""
+    def context_score(self, earlier: Sequence[str], message: str, alone: float) -> float:
+        """How likely `message` is a crisis read after the patient's `earlier` messages.
+
+        The whole conversation is read as one text, and weighed by the message's own score
+        (`alone`): "i've made my mind up" after "i can't keep doing this" scores high, while
+        "ok thanks" after the same scores low, as it adds nothing new.
+        """
         if not earlier:
             return 0.0
-        rows = _context_rows([Conversation((*earlier, message), crisis=False)])
-        return float(self.context.predict_proba(rows)[0, 1])
+        joined = normalise(" . ".join((*earlier, message)))
+        together = float(self.crisis.predict_proba(self.features.transform([joined]))[0, 1])
+        return together * float(np.sqrt(max(alone, 0.0)))
 
     # Training ---------------------------------------------------------------------------
 
     @classmethod
-    def fit(
-        cls,
-        data: TrainingSet,
-        thresholds: Thresholds,
-        report: dict[str, Any],
-        *,
-        fit_context: bool = True,
-    ) -> RiskModel:
+    def fit(cls, data: TrainingSet) -> RiskModel:
+        """Fit on every training message; `calibrate` sets the thresholds afterwards."""
         features = _features()
         matrix = features.fit_transform([normalise(text) for text in data.texts])
         crisis = _classifier().fit(matrix, data.crisis)
         red_flag = _classifier().fit(matrix, data.red_flag)
-        context = _context_pipeline()
-        if fit_context:
-            context.fit(_context_rows(data.conversations), [c.crisis for c in data.conversations])
-        return cls(features, crisis, red_flag, context, thresholds, report)
+        return cls(features, crisis, red_flag, Thresholds(0.5, 0.9, 0.5, 0.9, 0.5))
 
     # Files ------------------------------------------------------------------------------
 
@@ -189,10 +176,11 @@ def load_model(path: Path) -> RiskModel:
 
 # --------------------------------------------------------------------------- calibration
 
-RECALL_TARGET = 0.99  # out of fold; the rules and the context model cover the rest
+CRISIS_RECALL_TARGET = 0.95  # out of fold, beyond what the rules catch; the NLU adds a check too
+RED_FLAG_RECALL_TARGET = 0.97
 CRISIS_FULL_ALARM_TARGET = 0.01  # hard non-crisis messages given the full crisis response
 RED_FLAG_FULL_ALARM_TARGET = 0.03  # ordinary pain reports given the full red-flag response
-CONTEXT_RECALL_TARGET = 0.95
+CONTEXT_RECALL_TARGET = 0.90
 
 
 def _threshold_for_recall(scores: np.ndarray, target: float) -> float:
@@ -209,7 +197,7 @@ def _threshold_for_false_alarms(scores: np.ndarray, target: float) -> float:
     return float(ordered[allowed]) + 1e-6 if len(ordered) > allowed else 0.5
 
 
-def out_of_fold_scores(data: TrainingSet, folds: int = 5, seed: int = 7) -> np.ndarray:
+def out_of_fold_scores(data: TrainingSet, folds: int = 3, seed: int = 7) -> np.ndarray:
     """Crisis and red-flag scores of every training message from a model that never saw it,
     read sentence by sentence as in use. Shape (messages, 2)."""
     scores = np.zeros((len(data.texts), 2))
@@ -221,50 +209,49 @@ def out_of_fold_scores(data: TrainingSet, folds: int = 5, seed: int = 7) -> np.n
             red_flag=[data.red_flag[i] for i in train],
             source=[data.source[i] for i in train],
         )
-        model = RiskModel.fit(subset, Thresholds(0.5, 0.5, 0.5, 0.5, 0.5), {}, fit_context=False)
+        model = RiskModel.fit(subset)
         for i in test:
             found = model.scores(data.texts[i])
             scores[i] = (found.crisis, found.red_flag)
     return scores
 
 
-def out_of_fold_context_scores(
-    conversations: list[Conversation], folds: int = 5, seed: int = 7
-) -> np.ndarray:
-    scores = np.zeros(len(conversations))
-    labels = [c.crisis for c in conversations]
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(np.zeros(len(labels)), labels):
-        pipeline = _context_pipeline().fit(
-            _context_rows([conversations[i] for i in train]), [labels[i] for i in train]
-        )
-        rows = _context_rows([conversations[i] for i in test])
-        scores[test] = pipeline.predict_proba(rows)[:, 1]
-    return scores
+def calibrate(data: TrainingSet, model: RiskModel) -> tuple[Thresholds, dict[str, Any]]:
+    """Thresholds from out-of-fold scores on the training data, and what they achieve.
 
-
-def calibrate(data: TrainingSet) -> tuple[Thresholds, dict[str, Any]]:
-    """Thresholds from out-of-fold scores on the training data, and what they achieve."""
+    The context threshold is set with `model` itself (fitted on all messages): the training
+    conversations are not among its messages, so they are out of fold for it too."""
     started = time.monotonic()
     scores = out_of_fold_scores(data)
+    # What the rules already make certain does not need the model to reach it.
+    rule_kinds = [hit.kind if (hit := detect(text)) else None for text in data.texts]
+    rule_crisis = np.array([kind == "crisis" for kind in rule_kinds])
+    rule_red_flag = np.array([kind == "red_flag" for kind in rule_kinds])
     crisis = np.array(data.crisis)
     red_flag = np.array(data.red_flag)
     source = np.array(data.source)
     hard_not_crisis = source == "not_crisis"
     ordinary = source == "not_red_flag"
 
-    crisis_possible = _threshold_for_recall(scores[crisis, 0], RECALL_TARGET)
+    crisis_possible = _threshold_for_recall(scores[crisis & ~rule_crisis, 0], CRISIS_RECALL_TARGET)
     crisis_certain = max(
         crisis_possible,
         _threshold_for_false_alarms(scores[hard_not_crisis, 0], CRISIS_FULL_ALARM_TARGET),
         _threshold_for_false_alarms(scores[~crisis, 0], CRISIS_FULL_ALARM_TARGET / 2),
     )
-    red_flag_possible = _threshold_for_recall(scores[red_flag, 1], RECALL_TARGET)
+    red_flag_possible = _threshold_for_recall(
+        scores[red_flag & ~rule_red_flag, 1], RED_FLAG_RECALL_TARGET
+    )
     red_flag_certain = max(
         red_flag_possible,
         _threshold_for_false_alarms(scores[ordinary, 1], RED_FLAG_FULL_ALARM_TARGET),
     )
-    context_scores = out_of_fold_context_scores(data.conversations)
+    context_scores = np.array(
+        [
+            model.context_score(c.context, c.last, model.scores(c.last).crisis)
+            for c in data.conversations
+        ]
+    )
     context_labels = np.array([c.crisis for c in data.conversations])
     context_possible = _threshold_for_recall(context_scores[context_labels], CONTEXT_RECALL_TARGET)
     thresholds = Thresholds(
@@ -274,21 +261,19 @@ def calibrate(data: TrainingSet) -> tuple[Thresholds, dict[str, Any]]:
     def rate(mask: np.ndarray) -> float:
         return round(float(mask.mean()), 4) if len(mask) else 0.0
 
+    crisis_certain_hit = rule_crisis | (scores[:, 0] >= crisis_certain)
+    crisis_possible_hit = ~crisis_certain_hit & (scores[:, 0] >= crisis_possible)
+    red_flag_certain_hit = rule_red_flag | (scores[:, 1] >= red_flag_certain)
+    red_flag_possible_hit = ~red_flag_certain_hit & (scores[:, 1] >= red_flag_possible)
     report = {
-        "out_of_fold": {
-            "crisis_recall": rate(scores[crisis, 0] >= crisis_possible),
-            "crisis_certain_recall": rate(scores[crisis, 0] >= crisis_certain),
-            "crisis_check_rate_hard": rate(
-                (scores[hard_not_crisis, 0] >= crisis_possible)
-                & (scores[hard_not_crisis, 0] < crisis_certain)
-            ),
-            "crisis_full_false_alarm_hard": rate(scores[hard_not_crisis, 0] >= crisis_certain),
-            "red_flag_recall": rate(scores[red_flag, 1] >= red_flag_possible),
-            "red_flag_check_rate_ordinary": rate(
-                (scores[ordinary, 1] >= red_flag_possible)
-                & (scores[ordinary, 1] < red_flag_certain)
-            ),
-            "red_flag_full_false_alarm_ordinary": rate(scores[ordinary, 1] >= red_flag_certain),
+        "out_of_fold_with_rules": {
+            "crisis_recall": rate((crisis_certain_hit | crisis_possible_hit)[crisis]),
+            "crisis_certain_recall": rate(crisis_certain_hit[crisis]),
+            "crisis_check_rate_hard": rate(crisis_possible_hit[hard_not_crisis]),
+            "crisis_full_false_alarm_hard": rate(crisis_certain_hit[hard_not_crisis]),
+            "red_flag_recall": rate((red_flag_certain_hit | red_flag_possible_hit)[red_flag]),
+            "red_flag_check_rate_ordinary": rate(red_flag_possible_hit[ordinary]),
+            "red_flag_full_false_alarm_ordinary": rate(red_flag_certain_hit[ordinary]),
             "context_recall": rate(context_scores[context_labels] >= context_possible),
             "context_false_alarm": rate(context_scores[~context_labels] >= context_possible),
         },

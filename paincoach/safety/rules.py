@@ -48,7 +48,8 @@ _PAIN_IDIOMS = re.compile(
         r"\bwill kill me if\b",
         r"\b(?:kill|killing|murder) (?:for|to be|to get|to have)\b",
         r"\bcould (?:kill|murder)\b",
-        r"\bkill(?:ing)? myself (?:trying|doing|working|laughing|to keep up|at work|at the gym)\b",
+        r"\bkill(?:ed|ing)? myself (?:trying|doing|working|laughing|to keep up|at work|"
+        r"at the gym)\b",
         # ...but "thinking about dying to escape this" is not "dying to get out in the garden".
         r"(?<!about )(?<!of )(?<!like )\b(?:dying|die) for (?:a|an|some)\b"
         r"(?!\s+(?:while|long|bit|few|couple)\b)",
@@ -66,6 +67,8 @@ _PAIN_IDIOMS = re.compile(
         r"\boverdos\w* on (?:chocolate|cake|sugar|caffeine|coffee|sweets|sun|telly|tv|netflix|"
         r"carbs|biscuits)\b",
         r"\bdie (?:my|her|his|your) hair\b",  # a misspelling of "dye"
+        r"\brather die than (?:do|doing|go to|going to|eat|wear|sit through|watch|attend|ask|"
+        r"admit|use|queue|miss)\b",
     )
 )
 
@@ -85,7 +88,9 @@ _FILLER = (
     r"(?:am|is|are|was|were|be|been|being|do|does|did|have|has|had|having|feel|feeling|felt|"
     r"really|currently|actively|at|all|ever|any|anymore|thoughts?|thinking|thought|plans?|"
     r"planning|intentions?|intend|intending|urges?|of|to|about|going|want|wanting|would|"
-    r"will|longer|that|actually|seriously|even|remotely|a|the|my|signs?|sign of|(?:\w+ ){1,2}or)"
+    r"will|longer|that|actually|seriously|even|remotely|a|the|my|signs?|sign of|(?:\w+ ){1,2}or|"
+    r"(?:that|said|say|saying|meant|mean|like|if|though) i|said|say|saying|meant|mean|like|it|"
+    r"wanted|the same as|same as)"
 )
 _NEGATION_CUE = r"(?:not|never|no|without|nor|accidentally|by accident)"
 _NEGATED = re.compile(rf"\b{_NEGATION_CUE}\b(?:\s+{_FILLER})*\s*$")
@@ -107,29 +112,44 @@ _SOMEONE_ELSE = re.compile(
     r"mum|mom|mother|dad|father|parents?|brother|sister|son|daughter|kids?|uncle|aunt|auntie|"
     r"cousin|husband|wife|partner|boyfriend|girlfriend|colleague|neighbou?r|nan|gran|grandma|"
     r"grandad|grandpa|grandmother|grandfather|niece|nephew|classmate|character|celebrity|"
-    r"singer|actor|actress|author|patients|veterans|teenagers|men|women)\b"
+    r"singer|actor|actress|author|patients|veterans|teenagers?|teens?|men|women|mate|mates|"
+    r"grandson|granddaughter|grandchild|grandkids|child|children|baby|pupils?|students?|"
+    r"clients?|vicar|podcast|documentary|film|movie|book|memoir|news|radio|article)\b"
     r"(?:\s+(?!i\b|me\b|my\b|myself\b|mine\b)\w+){0,6}\s*$"
+    # ...or reports what they say: "my daughter says i want to die when i make her tidy up"
+    r"|\b(?:says|said|say|tells|told|goes|went|screams|shouts|yells|jokes)\s+(?:that\s+)?\w+"
+    r"(?:\s+\w+){0,2}\s*$"
 )
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|myself)\b")
 # The words name a cause, a programme or a story, not the patient's own state.
 _NOT_A_STATE_AFTER = re.compile(
-    r"^\s*(?:prevention|awareness|charity|charities|helpline|hotline|lifeline|line|"
+    r"\s*(?:prevention|awareness|charity|charities|helpline|hotline|lifeline|line|"
     r"crisis line|support line|rates?|statistics|stats|research|training|campaign|walk|run|"
     r"fundraiser|documentary|film|movie|book|novel|article|podcast|squad|bomber|bombing|"
     r"forest|notes? in the (?:film|book|show)|scene|episode|storyline|survivors?|bereavement|"
-    r"loss|first aid)\b"
+    r"loss|first aid|mission|doors?|squad|watch|ending|risk|stories|talks?)\b"
 )
 # A time that is over ("years ago", "as a teenager") with a clear "and now it is not so".
 _PAST_MARKER = re.compile(
     r"\b(?:years ago|months ago|a long time ago|long ago|used to|as a teen\w*|when i was "
     r"(?:younger|little|a kid|a child|a teen\w*|at school|at uni|in my \w+)|in my (?:teens|"
-    r"twenties|thirties|youth)|back (?:in|then)|in the past|at my lowest|once upon)\b"
+    r"twenties|thirties|youth)|back (?:in|then)|in the past|at my lowest|once upon|"
+    r"when i was \d+|at \d+|in (?:19|20)\d\d|as a student|at uni|after my \w+ (?:in|years)|"
+    r"had|was|were|did|tried|attempted|took|overdosed|history|past|once|during|it was|"
+    r"that was|last (?:year|summer|winter|spring|autumn)|behind me|in recovery|survivor)\b"
 )
 _RESOLVED = re.compile(
     r"\b(?:better place|in a good place|doing (?:ok|okay|well|better|fine|alright)|"
     r"(?:am|feel|i am) (?:ok|okay|fine|safe|better|alright) now|(?:not|no longer|never) "
     r"(?:like that|that way|there) (?:anymore|now)|not anymore|no longer|(?:years?|months?) "
     r"(?:clean|free|since)|recovered|got through it|came through it|got help|"
-    r"(?:am|feel) safe|not in danger|nothing like that now)\b"
+    r"(?:am|feel) safe|not in danger|nothing like that now|not felt like that|"
+    r"have not(?: \w+){0,3} (?:for \w+ years|since)|therapy helped|(?:am|i am) fine now|"
+    r"(?:fine|ok|okay|well|good|happy|stable|better|safe|stronger) (?:now|today|these days)|"
+    r"i am (?:well|fine|ok|okay|happy|stable|doing well|really happy)|(?:have|has|they have) "
+    r"gone|free today|\w+ free|behind me|just that history|not at risk|glad to be alive|"
+    r"love my life|proud|settled|sober|in recovery|not happened since|do not anymore|"
+    r"feel so much stronger|is not that)\b"
 )
 
 
@@ -162,13 +182,15 @@ class _Rule:
 
 
 def _about_someone_else_or_over(text: str, match: re.Match[str], clause: str) -> bool:
-    if _SOMEONE_ELSE.search(clause) or _NOT_A_STATE_AFTER.match(text, match.end()):
+    about_me = _FIRST_PERSON.search(match.group())
+    if not about_me and _SOMEONE_ELSE.search(clause):
         return True
-    sentence_start = max(text.rfind(end, 0, match.start()) for end in ".!?")
-    earlier = text[sentence_start + 1 : match.start()]
-    return bool(_PAST_MARKER.search(earlier) or _PAST_MARKER.search(clause)) and bool(
-        _RESOLVED.search(text, match.end())
-    )
+    if _NOT_A_STATE_AFTER.match(text, match.end()):
+        return True
+    start = max(text.rfind(end, 0, match.start()) for end in ".!?") + 1
+    ends = [i for i in (text.find(end, match.end()) for end in ".!?") if i >= 0]
+    sentence = text[start : min(ends, default=len(text))]
+    return bool(_PAST_MARKER.search(sentence)) and bool(_RESOLVED.search(text))
 
 
 def _rule(kind: Kind, name: str, *all_of: str, cancelled_by: re.Pattern[str] = _NEGATED) -> _Rule:
@@ -262,7 +284,8 @@ _CRISIS_RULES = (
             r"(?:go|carry) on (?:living|anymore|any longer)|keep (?:living|going anymore))",
             rf"\b(?:hope|wish|pray|praying|hoping){_GAP}(?:do not|never|will not|would not|not)"
             r"\s+wake up\b",
-            r"\b(?:sleep|bed)(?:\s+\w+){0,4}?\s+(?:and\s+)?(?:never|not)\s+wake(?: up)?\b",
+            r"\b(?:go to sleep|fall asleep|sleep)(?:\s+\w+){0,3}?\s+and\s+(?:never|not)\s+"
+            r"wake(?: up)?\b",
             r"\bnever wake up again\b|\band (?:not|never) wake up\b",
             r"\brather not (?:be alive|be here|exist|live|wake up|be around)\b",
             r"\b(?:not sure|do not know|unsure)(?: if| whether| that)? i (?:even |really )?"
@@ -371,7 +394,8 @@ _CRISIS_RULES = (
         "overdose_or_stockpiling",
         _either(
             rf"(?:{_DESIRE}|{_INTENT}){_GAP}overdos\w*",
-            r"\b(?:took|taken|had|done|did|swallowed)\s+(?:an?\s+|another\s+)?overdose\b",
+            r"\b(?:took|taken|had|done|did|swallowed)\s+(?:an?\s+|another\s+)?overdose\b"
+            r"(?!\s+(?:call|patient|case|victim|job|shout))",
             r"\boverdosed\b",
             rf"\b(?:sav|stockpil|hoard|stash)\w*\s+(?:up\s+)?(?:all\s+)?(?:of\s+)?"
             rf"(?:my\s+|the\s+|some\s+)?(?:\w+\s+)?{_PILLS}",
@@ -448,7 +472,9 @@ _CRISIS_RULES = (
             r"(?:tomorrow|tonight|by (?:the )?morning|next week)\b",
             r"\b(?:this|it) (?:will be|is) my (?:last|final) (?:message|text|words)\b"
             r"(?!\s+(?:for|today|tonight|before|until|till))",
-            r"\bthis is (?:my |me saying )?goodbye\b|\bgoodbye (?:forever|for good|cruel world)\b",
+            r"\bthis is (?:my |me saying )?goodbye\b(?! for now| until| till| for a (?:bit|while|"
+            r"few))"
+            r"|\bgoodbye (?:forever|for good|cruel world)\b",
             r"\b(?:said|saying|say) (?:my )?goodbyes\b|\b(?:said|saying|say) goodbye to "
             r"(?:everyone|everybody|the world|you all|all of you)\b",
             r"\bgiv(?:en|ing|e|ven) away (?:all\s+)?(?:of\s+)?my (?:things|stuff|belongings|"
@@ -508,8 +534,8 @@ _RED_FLAG_RULES = (
             r"\b(?:cannot|unable to|could not|not able to|can no longer)\s+(?:feel|move)\s+"
             r"(?:my\s+|both\s+)?(?:legs?|face|lower body)\b",
             r"\blegs?\s+(?:\w+\s+)?(?:gave|give|gives|giving|went|gone)\s+(?:way|out)\b",
-            r"\bcollaps(?:ed|ing)\b(?!\s+(?:on|onto|into|in)\s+(?:the|my|a)\s+"
-            r"(?:sofa|couch|bed|chair|armchair|heap))",
+            r"\b(?:i|i just|i nearly|i almost|legs?|knees?)\s+(?:\w+\s+)?collaps(?:ed|ing)\b"
+            r"(?!\s+(?:on|onto|into|in)\s+(?:the|my|a)\s+(?:sofa|couch|bed|chair|armchair|heap))",
             r"\b(?:face|mouth|eye|eyelid|smile)\b(?:\s+\w+){0,2}?\s+(?:droop\w*|dropped|fallen)\b",
             r"\bslurr(?:ed|ing)\b",
             r"\b(?:numb|weak|droop|tingl|dead)\w*\s+(?:\w+\s+){0,3}?(?:down|on|along|in)\s+"
@@ -579,7 +605,7 @@ _RED_FLAG_RULES = (
             r"tight|tightness|pressure|heavy|heaviness|crushing|squeez\w*|discomfort)\b",
             r"\b(?:pain|pains|pressure|tight\w*|crushing|squeez\w*|heav\w*|ache|aching|"
             r"discomfort)\s+(?:\w+\s+){0,2}?(?:in|on|across|around)\s+(?:my\s+|the\s+)?chest\b",
-            r"\bheart attack\b",
+            r"(?<!gave me a )(?<!give me a )(?<!giving me a )\bheart attack\b(?! when)",
             r"\b(?:tight|heavy|painful|crushing)\s+chest\b",
         ),
     ),
@@ -604,7 +630,7 @@ _RED_FLAG_RULES = (
             r"\bnight sweats\b|\bsweating at night\b|\bhot and (?:cold|shivery)\b|\bburning up\b",
             r"\b(?:a|high|got a|have a|running a|raised|with a)\s+(?:high\s+|raised\s+)?"
             r"temp(?:erature)?\b(?!\s+(?:job|work|agency|contract))",
-            r"\btemp(?:erature)?\s+(?:of|is|was)\s+(?:\d|high|up)|^(?:a\s+|high\s+)?temperature\b",
+            r"\btemp(?:erature)?\s+(?:of|is|was)\s+(?:3[89]|4[0-2]|1[01]\d|high|up)|^(?:a\s+|high\s+)?temperature\b",
             r"\bshiver\w* and sweat\w*|\bsweat\w* and shiver\w*",
         ),
         _SPINE,
@@ -614,9 +640,13 @@ _RED_FLAG_RULES = (
         "red_flag",
         "fall_or_injury",
         _either(
-            r"\b(?:fell|fallen)\b(?!\s+(?:asleep|behind|apart|for|in love|out with|through|ill|"
-            r"pregnant|short|silent|quiet|to|by|below|under|off the wagon|into (?:a|the|bad)"
-            r"\s+(?:habit|routine|trap)))",
+            r"\bi\s+(?:\w+\s+){0,2}?(?:fell|have fallen|had fallen|have had a fall|had a fall)\b"
+            r"(?!\s+(?:asleep|behind|apart|for|in love|out with|through|ill|pregnant|short|silent|"
+            r"quiet|to|by|below|under|off the (?:\w+ )?wagon|off my (?:chair|seat) laughing|"
+            r"at the last|down (?:a|the) (?:\w+ )?(?:rabbit|youtube|internet|tiktok)|"
+            r"into (?:a|the|bad)\s+(?:habit|routine|trap)))",
+            r"\b(?:fell|fallen)\s+(?:down|off)\s+(?:the|some|a|my)\s+(?:stairs|steps|ladder|bike|"
+            r"horse|kerb|curb|step|wall|roof|stool)\b",
             r"\b(?:had|took|have had)\s+(?:a\s+)?(?:bad\s+|nasty\s+|big\s+|little\s+|small\s+)?"
             r"(?:fall|tumble)\b",
             r"\b(?:tripped|stumbled)\b",
@@ -629,8 +659,9 @@ _RED_FLAG_RULES = (
             r"\b(?:got|been|was) knocked (?:over|down|off)\b",
             r"\bhit by (?:a |the )?(?:car|bike|bus|van|lorry|truck|cyclist|motorbike)\b",
             r"\b(?:car|road|traffic|bike|motorbike|cycling|work|workplace)\s+"
-            r"(?:accident|crash|collision)\b",
-            r"\b(?:had|in|was in|been in) an? (?:\w+\s+)?accident\b",
+            r"(?:accident|crash|collision)\b(?!\s+(?:tv|telly|show|programme|film|of a))",
+            r"\b(?:i|we)\s+(?:\w+\s+){0,2}?(?:had|was in|were in|been in|got in)\s+an?\s+"
+            r"(?:\w+\s+)?accident\b(?!\s+(?:with the paint|on the rug|on the carpet))",
             r"\bcrashed (?:my|the) (?:car|bike|motorbike|scooter|van)\b|\bcrashed into "
             r"(?:a|the|another) (?:car|wall|tree|lamp|post|van|bus|lorry|truck|cyclist)\b",
             r"\blanded (?:on|awkwardly|hard|badly)\b",
@@ -656,6 +687,15 @@ _RED_FLAG_RULES = (
     ),
 )
 
+# A symptom the patient says is known, long-standing or already checked is not certain to be
+# a red flag; the rules leave it to the risk model, which may still ask.
+_KNOWN_AND_STABLE = re.compile(
+    r"\b(?:same as (?:always|usual|ever|before|for (?:months|years|ages))|nothing new|not new|"
+    r"for (?:years|months|ages)|as usual|like usual|usual for me|normal for me|diagnosed|"
+    r"cleared me|checked (?:it|me) (?:out|over)|years ago|every (?:month|winter|time)|"
+    r"old injury|came back after|fine after|went away|known)\b"
+)
+
 RULE_NAMES = frozenset(rule.name for rule in (*_CRISIS_RULES, *_RED_FLAG_RULES))
 
 
@@ -670,6 +710,8 @@ def detect(text: str) -> RuleHit | None:
     for rule in _CRISIS_RULES:
         if rule.fires(crisis_view):
             return RuleHit("crisis", rule.name)
+    if _KNOWN_AND_STABLE.search(normalised):
+        return None  # "numb feet for years, nothing new": the risk model decides whether to ask
     for rule in _RED_FLAG_RULES:
         if rule.fires(normalised):
             return RuleHit("red_flag", rule.name)

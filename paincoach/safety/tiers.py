@@ -13,12 +13,15 @@ a question. Otherwise crisis comes before red flag.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from paincoach.safety.model import RiskModel
 from paincoach.safety.rules import Kind, detect
+
+_WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
 class Tier(StrEnum):
@@ -43,6 +46,11 @@ class Assessment:
         return self.tier is not Tier.UNLIKELY
 
 
+def carries_meaning(message: str) -> bool:
+    """Whether a message says enough to count as context: "7", "no" or "ok" do not."""
+    return len(_WORDS.findall(message)) >= 2
+
+
 def assess(message: str, model: RiskModel, earlier: Sequence[str] = ()) -> Assessment:
     """Read a patient's message, with their last few messages (`earlier`, oldest first)."""
     if not isinstance(message, str) or not message.strip():
@@ -64,7 +72,11 @@ def assess(message: str, model: RiskModel, earlier: Sequence[str] = ()) -> Asses
         return found("red_flag", Tier.CERTAIN, "risk_model")
     if scores.crisis >= limits.crisis_possible:
         return found("crisis", Tier.POSSIBLE, "risk_model")
-    if earlier and model.context_score(earlier, message) >= limits.context_possible:
+    if (
+        earlier
+        and carries_meaning(message)  # "7" or "yes" adds nothing to what was said
+        and model.context_score(earlier, message, scores.crisis) >= limits.context_possible
+    ):
         return found("crisis", Tier.POSSIBLE, "context")
     if scores.red_flag >= limits.red_flag_possible:
         return found("red_flag", Tier.POSSIBLE, "risk_model")

@@ -20,8 +20,9 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else get_settings().safety_model_path
     started = time.monotonic()
     data = training_set()
-    thresholds, report = calibrate(data)
-    model = RiskModel.fit(data, thresholds, report)
+    model = RiskModel.fit(data)
+    model.thresholds, model.report = calibrate(data, model)
+    report = model.report
     report["training_seconds"] = round(time.monotonic() - started, 1)
     model.save(out)
     print(json.dumps(report, indent=2))

@@ -1,0 +1,158 @@
+"""The safety layer: tiers from the rules and the trained risk model, context, answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paincoach.safety import ModelUnavailable, RiskModel, Tier, assess, load_model
+from paincoach.safety.answers import read_answer
+from paincoach.safety.context import RecentMessages
+from paincoach.safety.language import normalise, scoped, sentences
+from paincoach.settings import get_settings
+
+
+@pytest.fixture(scope="module")
+def model() -> RiskModel:
+    return load_model(get_settings().safety_model_path)
+
+
+DIARY = (
+    "Busy day today, took the kids to swimming and then had the physio at three. "
+    "My back has been bad all week and the new tablets make me sleepy. "
+    "Honestly I want to kill myself most nights now. "
+    "Anyway the physio was nice and gave me some new stretches, and we had pasta for tea."
+)
+
+
+def test_rules_make_a_crisis_certain(model: RiskModel) -> None:
+    found = assess("i want to kill myself", model)
+    assert (found.kind, found.tier, found.reason) == ("crisis", Tier.CERTAIN, "kill_myself")
+
+
+def test_a_crisis_in_the_middle_of_a_long_message_is_caught(model: RiskModel) -> None:
+    assert sentences(DIARY)[2] == "Honestly I want to kill myself most nights now."
+    found = assess(DIARY, model)
+    assert (found.kind, found.tier) == ("crisis", Tier.CERTAIN)
+
+
+def test_a_middle_score_is_possible_and_asked_about(model: RiskModel) -> None:
+    found = assess("i dont think i can do this much longer", model)
+    assert (found.kind, found.tier, found.reason) == ("crisis", Tier.POSSIBLE, "risk_model")
+    limits = model.thresholds
+    assert limits.crisis_possible <= found.crisis_score < limits.crisis_certain
+
+
+def test_a_crisis_that_only_shows_in_context_is_asked_about(model: RiskModel) -> None:
+    earlier = ["i dont see things getting better", "everyone would cope fine without me"]
+    assert assess("no more waiting", model).tier is Tier.UNLIKELY
+    found = assess("no more waiting", model, earlier)
+    assert (found.kind, found.tier, found.reason) == ("crisis", Tier.POSSIBLE, "context")
+
+
+@pytest.mark.parametrize("reply", ["ok thanks", "7", "yes please", "can we do the breathing one"])
+def test_everyday_replies_after_a_crisis_are_not_a_new_alarm(model: RiskModel, reply: str) -> None:
+    earlier = ["i want to die", "i cant keep doing this anymore"]
+    assert assess(reply, model, earlier).tier is Tier.UNLIKELY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i'm not suicidal, just exhausted",
+        "my back is killing me today",
+        "did a sponsored walk for a suicide prevention charity",
+        "my uncle died by suicide years ago",
+    ],
+)
+def test_negations_idioms_and_third_parties_get_no_full_crisis_response(
+    model: RiskModel, text: str
+) -> None:
+    found = assess(text, model)
+    assert not (found.kind == "crisis" and found.tier is Tier.CERTAIN)
+
+
+def test_red_flag_rules_and_model(model: RiskModel) -> None:
+    found = assess("i can't feel my legs and i've wet myself", model)
+    assert (found.kind, found.tier) == ("red_flag", Tier.CERTAIN)
+    found = assess("left arm aching a bit", model)
+    assert (found.kind, found.tier) == ("red_flag", Tier.POSSIBLE)
+
+
+def test_a_known_stable_symptom_is_not_a_certain_red_flag(model: RiskModel) -> None:
+    found = assess(
+        "pins and needles in both feet for years from the neuropathy, nothing new", model
+    )
+    assert found.tier is not Tier.CERTAIN
+
+
+def test_a_certain_red_flag_outranks_a_possible_crisis(model: RiskModel) -> None:
+    found = assess("i dont think i can do this much longer, and i have crushing chest pain", model)
+    assert (found.kind, found.tier) == ("red_flag", Tier.CERTAIN)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🙂🙂🙂", "x" * 10_000, "\x00\x01", "DROP TABLE"])
+def test_bad_input_is_unlikely_and_never_raises(model: RiskModel, text: str) -> None:
+    assert assess(text, model).tier is Tier.UNLIKELY
+
+
+def test_scope_marks_what_a_negation_or_someone_else_reaches() -> None:
+    marked = scoped(normalise("I'm not suicidal, just tired. my friend wants to die"))
+    assert "not_suicidal" in marked and "not_tired" not in marked
+    assert "other_die" in marked
+
+
+def test_a_missing_or_foreign_model_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="make train"):
+        RiskModel.load(tmp_path / "nothing.joblib")
+    (tmp_path / "junk.joblib").write_bytes(b"")
+    with pytest.raises((ModelUnavailable, EOFError)):
+        RiskModel.load(tmp_path / "junk.joblib")
+
+
+def test_thresholds_come_from_cross_validation(model: RiskModel) -> None:
+    limits = model.thresholds
+    assert 0 < limits.crisis_possible <= limits.crisis_certain < 1
+    assert 0 < limits.red_flag_possible <= limits.red_flag_certain < 1
+    assert model.report["training_counts"]["crisis"] >= 1000
+    assert set(model.report["out_of_fold_with_rules"]) >= {"crisis_recall", "red_flag_recall"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "answer"),
+    [
+        ("Yes", None, "yes"),
+        ("yeah i am", None, "yes"),
+        ("No", None, "no"),
+        ("nope, just a rotten day", None, "no"),
+        ("not really", None, "no"),
+        ("no but sometimes i do think about it", None, "unsure"),
+        ("no, well, it crosses my mind", None, "unclear"),
+        ("Not sure", None, "unsure"),
+        ("maybe", None, "unsure"),
+        ("i dont know", None, "unsure"),
+        ("what do you mean", None, "unclear"),
+        ("", None, "unclear"),
+        ("/deny", "deny", "no"),
+        ("nah mate", "deny", "no"),
+        ("Yes, I'm safe", None, "yes"),
+        ("It's new", None, "yes"),
+        ("same as always", None, "no"),
+    ],
+)
+def test_answers_to_a_safety_question(text: str, intent: str | None, answer: str) -> None:
+    assert read_answer(text, intent) == answer
+
+
+def test_recent_messages_are_few_and_only_recent() -> None:
+    now = [0.0]
+    recent = RecentMessages(size=2, max_age_seconds=60, now=lambda: now[0])
+    for text in ("one", "two", "three"):
+        recent.add("p-1", text)
+    assert recent.earlier("p-1") == ["two", "three"] and recent.earlier("p-2") == []
+    now[0] = 61
+    assert recent.earlier("p-1") == []
+    recent.add("p-1", "four")
+    recent.forget("p-1")
+    assert recent.earlier("p-1") == []
