@@ -93,8 +93,8 @@ def interrupted_form(tracker: Tracker) -> str | None:
     form = tracker.active_loop.get("name") if tracker.active_loop else None
     if form in FORM_SLOTS:
         return form
-    resume = tracker.get_slot("safety_resume")
-    return resume if resume in FORM_SLOTS else None
+    interrupted = tracker.get_slot("safety_interrupted")
+    return interrupted if interrupted in FORM_SLOTS else None
 
 
 class ActionSafetyTriage(CoachAction):
@@ -113,11 +113,10 @@ class ActionSafetyTriage(CoachAction):
             # A worrying reply to a safety question is not asked about twice.
             tier, reason = Tier.CERTAIN, "worrying_answer"
         record(tracker, kind, detected_by, tier, reason)
-        resume = interrupted_form(tracker) or NOTHING_TO_RESUME
         return [
             SlotSet("safety_kind", kind),
             SlotSet("safety_tier", tier.value),
-            SlotSet("safety_resume", resume),
+            SlotSet("safety_interrupted", interrupted_form(tracker)),
         ]
 
 
@@ -165,7 +164,12 @@ class ActionSafetyCheckAnswer(CoachAction):
         events = reset("safety_check_answer")
         if answer != "no":
             record(tracker, kind, "check_question", Tier.CERTAIN, f"answer_{answer}")
-            return [*events, SlotSet("safety_tier", Tier.CERTAIN.value)]
+            return [
+                *events,
+                SlotSet("safety_kind", kind),
+                SlotSet("safety_tier", Tier.CERTAIN.value),
+                SlotSet("safety_resume", NOTHING_TO_RESUME),
+            ]
         settings = get_settings()
         if kind == "crisis":
             dispatcher.utter_message(
@@ -179,10 +183,16 @@ class ActionSafetyCheckAnswer(CoachAction):
                 "weakness or numbness, or trouble with your bladder or bowels, please get medical "
                 "help straight away."
             )
-        resume = tracker.get_slot("safety_resume") or NOTHING_TO_RESUME
-        if resume != NOTHING_TO_RESUME:
+        resume = interrupted_form(tracker)
+        if resume:
             dispatcher.utter_message(text="Let's carry on where we were.")
-        return [*events, SlotSet("safety_tier", "cleared")]
+        return [
+            *events,
+            SlotSet("safety_kind", None),
+            SlotSet("safety_tier", "cleared"),
+            SlotSet("safety_resume", resume or NOTHING_TO_RESUME),
+            SlotSet("safety_interrupted", None),
+        ]
 
 
 class ActionCrisisSupport(CoachAction):
@@ -205,7 +215,7 @@ class ActionCrisisSupport(CoachAction):
             f"{settings.emergency_number}\n\n"
             f"I'm letting {settings.care_team_name} know so they can follow up with you."
         )
-        return [*events, SlotSet("safety_resume", NOTHING_TO_RESUME)]
+        return [*events, SlotSet("safety_interrupted", None)]
 
 
 class ActionAskSafeNowAnswer(CoachAction):
@@ -298,8 +308,4 @@ class ActionRedFlag(CoachAction):
             "problems controlling your bladder or bowels, or chest pain).\n\n"
             f"I'm letting {settings.care_team_name} know too."
         )
-        return [
-            *events,
-            *reset("safety_kind", "safety_tier"),
-            SlotSet("safety_resume", NOTHING_TO_RESUME),
-        ]
+        return [*events, SlotSet("safety_interrupted", None)]

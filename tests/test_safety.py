@@ -50,7 +50,7 @@ async def test_the_gateways_certain_tier_is_recorded_with_an_alert(
     tracker = make_tracker(intent="crisis", entities=GATEWAY_CERTAIN)
     _, events = await run(ActionSafetyTriage(), tracker)
     assert slot_events(events) == {
-        "safety_kind": "crisis", "safety_tier": "certain", "safety_resume": "nothing",
+        "safety_kind": "crisis", "safety_tier": "certain", "safety_interrupted": None,
     }  # fmt: skip
     (event,) = events_of(database_url)
     assert (event.tier, event.detected_by, event.reason) == ("certain", "safety_net", "kill_myself")
@@ -67,7 +67,7 @@ async def test_a_possible_tier_interrupting_a_check_in_will_resume_it(
     )  # fmt: skip
     _, events = await run(ActionSafetyTriage(), tracker)
     assert slot_events(events)["safety_tier"] == "possible"
-    assert slot_events(events)["safety_resume"] == "checkin_form"
+    assert slot_events(events)["safety_interrupted"] == "checkin_form"
     (event,) = events_of(database_url)
     assert (event.tier, event.detected_by) == ("possible", "risk_model")
     assert alerts_of(database_url) == 0  # a question is not an alarm
@@ -119,12 +119,13 @@ async def test_no_to_the_check_question_is_acknowledged_and_the_form_carries_on(
         slots={
             "safety_kind": "crisis",
             "safety_check_answer": "no",
-            "safety_resume": "checkin_form",
+            "safety_interrupted": "checkin_form",
         }
     )
     messages, events = await run(ActionSafetyCheckAnswer(), tracker)
     assert "glad" in texts(messages) and "carry on" in texts(messages)
     assert slot_events(events)["safety_tier"] == "cleared"
+    assert slot_events(events)["safety_resume"] == "checkin_form"
     (event,) = events_of(database_url)
     assert (event.tier, event.check_answer) == ("possible", "no")
     assert alerts_of(database_url) == 0
@@ -188,7 +189,7 @@ async def test_crisis_during_check_in_ends_it_and_keeps_the_answers(
     if interrupted == "active":
         tracker = make_tracker(slots={"pain_average": 8}, active_loop="checkin_form")
     else:  # the check question came first, and the answer was yes
-        tracker = make_tracker(slots={"pain_average": 8, "safety_resume": "checkin_form"})
+        tracker = make_tracker(slots={"pain_average": 8, "safety_interrupted": "checkin_form"})
     _, events = await run(ActionCrisisSupport(), tracker)
     assert any(e["event"] == "active_loop" and e["name"] is None for e in events)
     with session_scope(database_url) as session:
