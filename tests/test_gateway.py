@@ -275,7 +275,7 @@ async def test_possible_crisis_is_asked_about_and_no_carries_on(telegram: Telegr
     assert [b["text"] for b in replies[-1].buttons] == ["Yes", "No", "Not sure"]
     await patient.presses("No", until="glad")
     assert safety_events(telegram, patient.chat_id) == [("crisis", "possible", "risk_model", "no")]
-    await patient.says("can we do a relaxation exercise", until="Paced breathing")
+    await patient.says("can we do a relaxation exercise", until="relax")
 
 
 async def test_no_to_the_check_question_resumes_the_check_in(telegram: Telegram) -> None:

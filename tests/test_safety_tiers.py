@@ -145,6 +145,18 @@ def test_answers_to_a_safety_question(text: str, intent: str | None, answer: str
     assert read_answer(text, intent) == answer
 
 
+def test_no_reply_to_are_you_safe_that_means_no_is_read_as_yes() -> None:
+    replies = (Path(__file__).parent / "safety" / "not_safe_answers.txt").read_text()
+    answers = [line for line in replies.splitlines() if line and not line.startswith("#")]
+    assert len(answers) >= 20
+    assert [a for a in answers if read_answer(a) == "yes"] == []
+
+
+@pytest.mark.parametrize("reply", ["no", "nope", "fine", "7", "ok"])
+def test_a_one_word_reply_is_left_to_the_rules(model: RiskModel, reply: str) -> None:
+    assert assess(reply, model).tier is Tier.UNLIKELY
+
+
 def test_recent_messages_are_few_and_only_recent() -> None:
     now = [0.0]
     recent = RecentMessages(size=2, max_age_seconds=60, now=lambda: now[0])

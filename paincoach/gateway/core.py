@@ -83,8 +83,9 @@ class Gateway:
 
     # Incoming ---------------------------------------------------------------------------
 
-    async def patient_says(self, chat_id: int, text: str) -> None:
-        """A text from the patient: safety net first, then Rasa, then the replies."""
+    async def patient_says(self, chat_id: int, text: str, pressed: bool = False) -> None:
+        """A text from the patient: the safety layer first, then Rasa, then the replies.
+        A `pressed` button's payload is the coach's own words, so it is not assessed."""
         text = text.strip()[:MAX_TEXT]
         pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
         async with self._lock(pseudonym):
@@ -92,14 +93,16 @@ class Gateway:
                 await asyncio.to_thread(self.channel.queue, pseudonym, text)
                 return
             try:
-                await self._converse(chat_id, pseudonym, text)
+                await self._converse(chat_id, pseudonym, text, pressed)
             except RasaUnavailable:
                 log.warning("rasa unavailable; message kept", participant=pseudonym)
                 await asyncio.to_thread(self.channel.queue, pseudonym, text)
                 await self.send_text(chat_id, RASA_DOWN)
 
-    async def _converse(self, chat_id: int, pseudonym: str, text: str) -> None:
-        if text.startswith("/"):  # a button or a command: the coach's own words, not the patient's
+    async def _converse(
+        self, chat_id: int, pseudonym: str, text: str, pressed: bool = False
+    ) -> None:
+        if pressed or text.startswith("/"):  # a button or a command: the coach's own words
             replies = await self.rasa.send(pseudonym, text)
             await self.render(chat_id, pseudonym, replies)
             return
@@ -151,7 +154,7 @@ class Gateway:
             return USED_BUTTON
         with contextlib.suppress(BadRequest):  # already without a keyboard
             await with_retries(lambda: message.edit_reply_markup(reply_markup=None))
-        await self.patient_says(chat_id, press.payload or "")
+        await self.patient_says(chat_id, press.payload or "", pressed=True)
         return None
 
     async def trigger(self, pseudonym: str, intent: str, entities: dict[str, Any]) -> bool:

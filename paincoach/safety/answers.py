@@ -45,7 +45,7 @@ def read_answer(text: str, intent: str | None = None) -> Answer:
         return "unclear" if _HEDGE.search(words) else "no"
     if _YES.match(words):
         return "yes"
-    # A short reply the NLU read as yes or no, when the words did not say it plainly.
-    if len(words.split()) <= 4 and intent in ("affirm", "deny"):
+    # A button's payload ("/affirm", "/deny") says it by its intent.
+    if text.strip().startswith("/") and intent in ("affirm", "deny"):
         return "yes" if intent == "affirm" else "no"
     return "unclear"

@@ -1,9 +1,9 @@
 """The risk model's training data: `data/safety/` and the NLU examples of `data/nlu/`.
 
-`data/safety/` holds one message per line in four files (crisis, not_crisis, red_flag,
-not_red_flag) and short conversations in `context_*.yml`. The NLU examples add the
-everyday messages of every other intent. The held-out sets in `tests/safety/heldout/`
-are never read here.
+`data/safety/` holds one message per line in files named by their kind (crisis*,
+not_crisis*, red_flag*, not_red_flag*; one file per writer) and short conversations in
+`context_*.yml`. The NLU examples add the everyday messages of every other intent. The
+held-out sets in `tests/safety/heldout/` are never read here.
 """
 
 from __future__ import annotations
@@ -102,10 +102,15 @@ class TrainingSet:
 def training_set(safety: Path = SAFETY_DATA, nlu: Path = NLU_DATA) -> TrainingSet:
     """Everything the risk model learns from."""
     data = TrainingSet()
-    data.add(phrases(safety / "crisis.txt"), "crisis", crisis=True, red_flag=False)
-    data.add(phrases(safety / "not_crisis.txt"), "not_crisis", crisis=False, red_flag=False)
-    data.add(phrases(safety / "red_flag.txt"), "red_flag", crisis=False, red_flag=True)
-    data.add(phrases(safety / "not_red_flag.txt"), "not_red_flag", crisis=False, red_flag=False)
+    for source, crisis, red_flag in (
+        ("crisis", True, False),
+        ("not_crisis", False, False),
+        ("red_flag", False, True),
+        ("not_red_flag", False, False),
+    ):
+        # crisis.txt, crisis_more.txt, ...: each writer's file keeps its own name
+        for path in sorted(safety.glob(f"{source}*.txt")):
+            data.add(phrases(path), source, crisis=crisis, red_flag=red_flag)
     for intent, texts in sorted(nlu_examples(nlu).items()):
         data.add(texts, f"nlu:{intent}", crisis=intent == "crisis", red_flag=intent == "red_flag")
     for path in sorted(safety.glob("context_*.yml")):

@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import sklearn
+from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -54,6 +55,7 @@ class Thresholds:
 class Scores:
     crisis: float
     red_flag: float
+    context: float = 0.0  # crisis, read with the earlier messages (see `RiskModel.scores`)
 
 
 def segments(message: str) -> list[str]:
@@ -112,28 +114,48 @@ class RiskModel:
 
     # Scoring ----------------------------------------------------------------------------
 
-    def scores(self, message: str) -> Scores:
-        """The highest crisis and red-flag score over the message and its sentences."""
+    def scores(self, message: str, earlier: Sequence[str] = ()) -> Scores:
+        """The highest crisis and red-flag score over the message and its sentences, and
+        the crisis score of the message read after the patient's `earlier` messages.
+
+        The context score reads the whole conversation as one text, weighed by the
+        message's own score: "i've made my mind up" after "i can't keep doing this" scores
+        high, while "ok thanks" after the same scores low, as it adds nothing new.
+        """
         parts = segments(message)
         if not parts:
             return Scores(0.0, 0.0)
-        matrix = self.features.transform(parts)
-        crisis = self.crisis.predict_proba(matrix)[:, 1].max()
-        red_flag = self.red_flag.predict_proba(matrix)[:, 1].max()
-        return Scores(float(crisis), float(red_flag))
+        joined = [normalise(" . ".join((*earlier, message)))] if earlier else []
+        probabilities = self.probabilities([*parts, *joined])  # one pass over both
+        crisis, red_flag = probabilities[: len(parts)].max(axis=0)
+        context = probabilities[-1, 0] * np.sqrt(crisis) if joined else 0.0
+        return Scores(float(crisis), float(red_flag), float(context))
 
-    def context_score(self, earlier: Sequence[str], message: str, alone: float) -> float:
-        """How likely `message` is a crisis read after the patient's `earlier` messages.
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Crisis and red-flag probabilities of normalised texts, shape (texts, 2).
 
-        The whole conversation is read as one text, and weighed by the message's own score
-        (`alone`): "i've made my mind up" after "i can't keep doing this" scores high, while
-        "ok thanks" after the same scores low, as it adds nothing new.
+        The same numbers as the two calibrated classifiers' `predict_proba`, computed as one
+        sparse product and a sigmoid: sklearn's wrappers cost more than the arithmetic.
         """
-        if not earlier:
-            return 0.0
-        joined = normalise(" . ".join((*earlier, message)))
-        together = float(self.crisis.predict_proba(self.features.transform([joined]))[0, 1])
-        return together * float(np.sqrt(max(alone, 0.0)))
+        weights, intercepts, slopes, offsets = self._linear
+        matrix = sparse.hstack(
+            [vectorizer.transform(texts) for _, vectorizer in self.features.transformer_list]
+        ).tocsr()
+        decision = matrix @ weights + intercepts
+        return np.asarray(1.0 / (1.0 + np.exp(slopes * decision + offsets)))
+
+    @cached_property
+    def _linear(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each classifier's logistic-regression weights and its sigmoid calibration."""
+        parts = []
+        for classifier in (self.crisis, self.red_flag):
+            (calibrated,) = classifier.calibrated_classifiers_
+            (sigmoid,) = calibrated.calibrators
+            linear = calibrated.estimator
+            parts.append((linear.coef_[0], linear.intercept_[0], sigmoid.a_, sigmoid.b_))
+        weights = np.column_stack([part[0] for part in parts])
+        intercepts, slopes, offsets = (np.array([part[i] for part in parts]) for i in (1, 2, 3))
+        return weights, intercepts, slopes, offsets
 
     # Training ---------------------------------------------------------------------------
 
@@ -246,12 +268,7 @@ def calibrate(data: TrainingSet, model: RiskModel) -> tuple[Thresholds, dict[str
         red_flag_possible,
         _threshold_for_false_alarms(scores[ordinary, 1], RED_FLAG_FULL_ALARM_TARGET),
     )
-    context_scores = np.array(
-        [
-            model.context_score(c.context, c.last, model.scores(c.last).crisis)
-            for c in data.conversations
-        ]
-    )
+    context_scores = np.array([model.scores(c.last, c.context).context for c in data.conversations])
     context_labels = np.array([c.crisis for c in data.conversations])
     context_possible = _threshold_for_recall(context_scores[context_labels], CONTEXT_RECALL_TARGET)
     thresholds = Thresholds(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from paincoach.safety.model import RiskModel
+from paincoach.safety.model import RiskModel, Scores
 from paincoach.safety.rules import Kind, detect
 
 _WORDS = re.compile(r"[^\W\d_]{2,}")
@@ -55,7 +55,8 @@ def assess(message: str, model: RiskModel, earlier: Sequence[str] = ()) -> Asses
     """Read a patient's message, with their last few messages (`earlier`, oldest first)."""
     if not isinstance(message, str) or not message.strip():
         return Assessment(None, Tier.UNLIKELY, "", 0.0, 0.0)
-    scores = model.scores(message)
+    # "no", "7" or "fine" says too little for the model to read; the rules still do.
+    scores = model.scores(message, earlier) if carries_meaning(message) else Scores(0.0, 0.0)
     limits = model.thresholds
 
     def found(kind: Kind, tier: Tier, reason: str) -> Assessment:
@@ -72,11 +73,7 @@ def assess(message: str, model: RiskModel, earlier: Sequence[str] = ()) -> Asses
         return found("red_flag", Tier.CERTAIN, "risk_model")
     if scores.crisis >= limits.crisis_possible:
         return found("crisis", Tier.POSSIBLE, "risk_model")
-    if (
-        earlier
-        and carries_meaning(message)  # "7" or "yes" adds nothing to what was said
-        and model.context_score(earlier, message, scores.crisis) >= limits.context_possible
-    ):
+    if scores.context >= limits.context_possible:
         return found("crisis", Tier.POSSIBLE, "context")
     if scores.red_flag >= limits.red_flag_possible:
         return found("red_flag", Tier.POSSIBLE, "risk_model")
