@@ -35,6 +35,7 @@ from paincoach.safety.language import normalise, scoped, sentences
 from paincoach.safety.rules import detect
 
 FORMAT_VERSION = 1
+CONTEXT_CHARS = 300  # of each message, when the conversation is read as one text
 MAX_SEGMENTS = 24  # sentences read in one message; Telegram's 4,096 characters rarely hold more
 
 
@@ -59,13 +60,9 @@ class Scores:
 
 
 def segments(message: str) -> list[str]:
-    """The normalised message and, when it has several, each of its sentences."""
-    whole = normalise(message)
-    parts = [normalise(sentence) for sentence in sentences(message)]
-    parts = [part for part in parts if part]
-    if len(parts) <= 1:
-        return [whole] if whole else []
-    return [whole, *parts[:MAX_SEGMENTS]]
+    """The normalised sentences of a message, each read on its own."""
+    parts = [normalise(sentence) for sentence in sentences(message)[:MAX_SEGMENTS]]
+    return [part for part in parts if part]
 
 
 def _features() -> FeatureUnion:
@@ -125,7 +122,8 @@ class RiskModel:
         parts = segments(message)
         if not parts:
             return Scores(0.0, 0.0)
-        joined = [normalise(" . ".join((*earlier, message)))] if earlier else []
+        conversation = [text[:CONTEXT_CHARS] for text in (*earlier, message)]
+        joined = [normalise(" . ".join(conversation))] if earlier else []
         probabilities = self.probabilities([*parts, *joined])  # one pass over both
         crisis, red_flag = probabilities[: len(parts)].max(axis=0)
         context = probabilities[-1, 0] * np.sqrt(crisis) if joined else 0.0
