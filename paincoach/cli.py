@@ -166,11 +166,16 @@ def gateway() -> None:
         webhook_secret,
     )
     from paincoach.logs import configure_logging
+    from paincoach.safety import ModelUnavailable, load_model
     from paincoach.stack import rasa_token
 
     settings = _settings()
     if not settings.telegram_bot_token:
         raise _fail("TELEGRAM_BOT_TOKEN is not set. Get one from @BotFather (see the README).")
+    try:
+        load_model(settings.safety_model_path)  # no patient is answered without it
+    except ModelUnavailable as error:
+        raise _fail(str(error)) from None
     configure_logging()
     ready = os.environ.get("PAINCOACH_READY_FILE")
     application = build_application(

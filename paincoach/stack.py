@@ -130,6 +130,10 @@ class Stack:
     def start(self, timeout: float = 180.0) -> None:
         if not self.model.exists():
             raise StackError(f"No trained model at {self.model}. Run `make train` first.")
+        if self.telegram and not self.settings.safety_model_path.exists():
+            raise StackError(
+                f"No risk model at {self.settings.safety_model_path}. Run `make train` first."
+            )
         if not RASA.exists():
             raise StackError("Rasa is not installed in .venv-rasa. Run `make setup` first.")
         if self.settings.rasa_replicas > 1 and (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import structlog
 from typer.testing import CliRunner
@@ -56,3 +58,13 @@ def test_gateway_without_a_token_says_how_to_get_one(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
     result = runner.invoke(app, ["gateway"])
     assert result.exit_code == 1 and "BotFather" in result.output
+
+
+def test_gateway_without_a_risk_model_says_how_to_train_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("SAFETY_MODEL_PATH", str(tmp_path / "missing.joblib"))
+    result = runner.invoke(app, ["gateway"])
+    assert result.exit_code == 1 and "make train" in result.output
+    assert "Traceback" not in result.output
