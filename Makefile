@@ -63,6 +63,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/paincoach modules validate modules/
 
 validate: $(RASA_VENV)/.installed
 	$(RASA_ENV) $(RASA) data validate --fail-on-warnings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +14,8 @@ from paincoach.settings import SettingsError, get_settings
 app = typer.Typer(help="PainCoach: a conversational coach for people living with chronic pain.")
 db_app = typer.Typer(help="The app database.")
 app.add_typer(db_app, name="db")
+modules_app = typer.Typer(help="Scripted self-management modules and programmes.")
+app.add_typer(modules_app, name="modules")
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -194,6 +197,61 @@ def gateway() -> None:
         )
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+@modules_app.command("validate")
+def modules_validate(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Module files or folders (default: modules/).")
+    ] = None,
+) -> None:
+    """Check module and programme files; print every problem as file:line: explanation."""
+    from paincoach.modules import load
+    from paincoach.modules.catalogue import MODULES_DIR
+
+    catalogue = load(paths or [MODULES_DIR])
+    for problem in catalogue.problems:
+        typer.echo(str(problem))
+    if catalogue.problems:
+        raise _fail(f"{len(catalogue.problems)} problem(s) found.")
+    typer.echo(
+        f"OK: {len(catalogue.modules)} module(s) and {len(catalogue.programmes)} programme(s)."
+    )
+
+
+@modules_app.command("list")
+def modules_list() -> None:
+    """The modules and programmes in modules/."""
+    from paincoach.modules import load
+
+    catalogue = load()
+    for module in catalogue.modules.values():
+        typer.echo(f"{module.id:<36} {module.minutes:>3} min  {module.title}")
+    for programme in catalogue.programmes.values():
+        count = len(programme.modules)
+        typer.echo(
+            f"{programme.id:<36} programme: {count} modules, one every {programme.every_days} days"
+        )
+    if catalogue.problems:
+        raise _fail(f"{len(catalogue.problems)} problem(s): run `paincoach modules validate`.")
+
+
+@modules_app.command("show")
+def modules_show(
+    module_id: Annotated[str, typer.Argument(help="A module or programme id.")],
+) -> None:
+    """A module's steps as the patient will see them, or a programme's schedule."""
+    from paincoach.modules import load
+    from paincoach.modules.preview import describe_module, describe_programme
+
+    catalogue = load()
+    if module_id in catalogue.modules:
+        typer.echo(describe_module(catalogue.modules[module_id]))
+    elif module_id in catalogue.programmes:
+        typer.echo(describe_programme(catalogue.programmes[module_id], catalogue.modules))
+    else:
+        known = ", ".join([*catalogue.modules, *catalogue.programmes]) or "none"
+        raise _fail(f"No module or programme '{module_id}'. Known: {known}.")
 
 
 if __name__ == "__main__":
