@@ -39,7 +39,8 @@ var/paincoach.db.stamp: $(VENV)/.installed $(wildcard paincoach/db/migrations/ve
 	$(VENV)/bin/paincoach db upgrade
 	@touch $@
 
-train: $(MODEL) $(RISK)  ## Train the Rasa model and the risk model when their data changed
+train:  ## Train the Rasa model and the risk model (side by side) when their data changed
+	@$(MAKE) --no-print-directory -j2 $(MODEL) $(RISK)
 
 $(MODEL): $(RASA_VENV)/.installed $(TRAINING)
 	$(RASA_ENV) $(RASA) train --fixed-model-name paincoach --out models

@@ -11,7 +11,6 @@ from actions.checkin import CHECKIN_SLOTS, save_checkin
 from actions.common import CoachAction, Events, log, participant, reset
 from actions.coping import COPING_SLOTS, save_coping_session
 from actions.flare_up import PLAN_SLOTS
-from paincoach.db.store import StoreError
 
 FORM_SLOTS: dict[str, tuple[str, ...]] = {
     "checkin_form": CHECKIN_SLOTS,
@@ -34,7 +33,7 @@ def close_form(tracker: Tracker, form: str | None) -> Events:
             save_checkin(tracker, completed=False)
         elif form == "coping_form":
             save_coping_session(tracker, completed=False)
-    except StoreError:
+    except Exception:  # nothing may stand between a patient in crisis and the reply
         log.exception("could not keep the partial answers", form=form)
     return [ActiveLoop(None), SlotSet("requested_slot", None), *reset(*FORM_SLOTS.get(form, ()))]
 

@@ -113,11 +113,17 @@ class ActionSafetyTriage(CoachAction):
             # A worrying reply to a safety question is not asked about twice.
             tier, reason = Tier.CERTAIN, "worrying_answer"
         record(tracker, kind, detected_by, tier, reason)
-        return [
+        events = [
             SlotSet("safety_kind", kind),
             SlotSet("safety_tier", tier.value),
             SlotSet("safety_interrupted", interrupted_form(tracker)),
         ]
+        # The worrying words may have been taken as the answer the form was waiting for
+        # ("i can't do this much longer" as a 0-10 rating); they are not one.
+        asked = tracker.get_slot("requested_slot")
+        if interrupted_form(tracker) and asked and asked in FORM_SLOTS[interrupted_form(tracker)]:
+            events.append(SlotSet(asked, None))
+        return events
 
 
 class ActionAskSafetyCheckAnswer(CoachAction):

@@ -151,7 +151,7 @@ class Stack:
         port = str(self.settings.action_server_port)
         self._spawn(
             "actions",
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", port],
+            [sys.executable, "-m", "actions", "--actions", "actions", "--port", port],
         )
         for replica, url in enumerate(self.rasa_urls):
             self._spawn(

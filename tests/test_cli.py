@@ -68,3 +68,18 @@ def test_gateway_without_a_risk_model_says_how_to_train_one(
     result = runner.invoke(app, ["gateway"])
     assert result.exit_code == 1 and "make train" in result.output
     assert "Traceback" not in result.output
+
+
+def test_logged_errors_name_the_place_but_never_the_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from paincoach.logs import configure_logging
+
+    configure_logging()
+    try:
+        int("i want to end it all")
+    except ValueError:
+        structlog.get_logger("test").exception("could not read", participant="p-1")
+    logged = capsys.readouterr().err
+    assert "error='ValueError at test_cli.py:" in logged and "participant='p-1'" in logged
+    assert "end it all" not in logged and "Traceback" not in logged

@@ -247,3 +247,20 @@ async def test_red_flag_still_answers_when_the_database_is_down(
         common.store.cache_clear()
     assert slot_events(events)["safety_tier"] == "certain"  # the record failed, not the reply
     assert "urgent" in texts(messages)
+
+
+async def test_worrying_words_taken_as_a_form_answer_are_cleared_and_never_block_the_reply(
+    store: CoachStore, database_url: str
+) -> None:
+    enrol(store)
+    words = "i dont think i can do this much longer"
+    slots = {"pain_average": 7, "pain_enjoyment": words, "requested_slot": "pain_enjoyment"}
+    tracker = make_tracker(
+        text=words, intent="crisis", entities=GATEWAY_CERTAIN, slots=slots,
+        active_loop="checkin_form",
+    )  # fmt: skip
+    _, events = await run(ActionSafetyTriage(), tracker)
+    assert slot_events(events)["pain_enjoyment"] is None
+    # Even if such words reach the crisis reply, it is given, and the real answers are kept.
+    messages, _ = await run(ActionCrisisSupport(), tracker)
+    assert "116 123" in texts(messages)
