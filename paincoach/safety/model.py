@@ -1,12 +1,15 @@
 """The risk model: how likely a message is a crisis or a medical red flag, from 0 to 1.
 
-Word and character n-grams of the normalised text feed two calibrated logistic regressions
-(crisis, red flag); a third reads a message together with the patient's last few messages.
-A long message is read sentence by sentence and the highest score counts, so one crisis
-sentence in a chatty diary entry is not diluted by the rest.
+Word n-grams (with the scope of a negation, someone else or a past marked on each word) and
+character n-grams of the normalised text feed two logistic regressions, crisis and red
+flag, each calibrated by Platt scaling on its out-of-fold decisions. A long message is read
+sentence by sentence and the highest score counts, so one crisis sentence in a chatty
+diary entry is not diluted by the rest; the message is also read after the patient's last
+few messages (`Scores.context`).
 
-Its thresholds are chosen by cross-validation on the training data only (`calibrate`):
-  possible: the score above which (nearly) every crisis or red flag lies, out of fold;
+Calibration and thresholds come from 3-fold cross-validation on the training data only
+(`calibrate`):
+  possible: the score above which nearly every crisis or red flag lies, out of fold;
   certain:  the score above which almost no hard non-crisis message lies, out of fold.
 The held-out sets in `tests/safety/heldout/` are never used for either.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,6 @@ import joblib
 import numpy as np
 import sklearn
 from scipy import sparse
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -34,7 +36,7 @@ from paincoach.safety.data import TrainingSet
 from paincoach.safety.language import normalise, scoped, sentences
 from paincoach.safety.rules import detect
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONTEXT_CHARS = 300  # of each message, when the conversation is read as one text
 MAX_SEGMENTS = 24  # sentences read in one message; Telegram's 4,096 characters rarely hold more
 
@@ -92,9 +94,23 @@ def _features() -> FeatureUnion:
     )
 
 
-def _classifier() -> CalibratedClassifierCV:
-    linear = LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
-    return CalibratedClassifierCV(linear, method="sigmoid", cv=3, ensemble=False)
+def _linear_model() -> LogisticRegression:
+    return LogisticRegression(C=8.0, class_weight="balanced", max_iter=3000)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling: a linear model's decision value as a probability,
+    1 / (1 + exp(slope * decision + offset))."""
+
+    slope: float = -1.0
+    offset: float = 0.0
+
+    @classmethod
+    def fit(cls, decisions: np.ndarray, labels: Sequence[bool]) -> Calibration:
+        """The sigmoid that best turns out-of-fold decisions into probabilities."""
+        platt = LogisticRegression(C=1e4).fit(decisions.reshape(-1, 1), labels)
+        return cls(-float(platt.coef_[0, 0]), -float(platt.intercept_[0]))
 
 
 @dataclass
@@ -102,8 +118,9 @@ class RiskModel:
     """Scores for crisis and red flag; `thresholds` turn them into tiers."""
 
     features: FeatureUnion
-    crisis: CalibratedClassifierCV
-    red_flag: CalibratedClassifierCV
+    crisis: LogisticRegression
+    red_flag: LogisticRegression
+    calibration: tuple[Calibration, Calibration]  # crisis, red flag
     thresholds: Thresholds
     report: dict[str, Any] = field(default_factory=dict)
     sklearn_version: str = sklearn.__version__
@@ -124,47 +141,44 @@ class RiskModel:
             return Scores(0.0, 0.0)
         conversation = [text[:CONTEXT_CHARS] for text in (*earlier, message)]
         joined = [normalise(" . ".join(conversation))] if earlier else []
-        probabilities = self.probabilities([*parts, *joined])  # one pass over both
-        crisis, red_flag = probabilities[: len(parts)].max(axis=0)
-        context = probabilities[-1, 0] * np.sqrt(crisis) if joined else 0.0
+        decisions = self.decisions([*parts, *joined])  # one pass over both
+        crisis, red_flag = self.probability(decisions[: len(parts)].max(axis=0))
+        context = self.probability(decisions[-1])[0] * np.sqrt(crisis) if joined else 0.0
         return Scores(float(crisis), float(red_flag), float(context))
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Crisis and red-flag probabilities of normalised texts, shape (texts, 2).
-
-        The same numbers as the two calibrated classifiers' `predict_proba`, computed as one
-        sparse product and a sigmoid: sklearn's wrappers cost more than the arithmetic.
-        """
-        weights, intercepts, slopes, offsets = self._linear
+    def decisions(self, texts: list[str]) -> np.ndarray:
+        """The two linear models' decision values for normalised texts, shape (texts, 2),
+        as one sparse product: sklearn's wrappers would cost more than the arithmetic."""
+        weights, intercepts = self._linear
         matrix = sparse.hstack(
             [vectorizer.transform(texts) for _, vectorizer in self.features.transformer_list]
         ).tocsr()
-        decision = matrix @ weights + intercepts
-        return np.asarray(1.0 / (1.0 + np.exp(slopes * decision + offsets)))
+        return np.asarray(matrix @ weights + intercepts)
+
+    def probability(self, decisions: np.ndarray) -> np.ndarray:
+        """Crisis and red-flag probabilities from decision values (last axis of 2)."""
+        slopes = np.array([c.slope for c in self.calibration])
+        offsets = np.array([c.offset for c in self.calibration])
+        return np.asarray(1.0 / (1.0 + np.exp(slopes * decisions + offsets)))
 
     @cached_property
-    def _linear(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Each classifier's logistic-regression weights and its sigmoid calibration."""
-        parts = []
-        for classifier in (self.crisis, self.red_flag):
-            (calibrated,) = classifier.calibrated_classifiers_
-            (sigmoid,) = calibrated.calibrators
-            linear = calibrated.estimator
-            parts.append((linear.coef_[0], linear.intercept_[0], sigmoid.a_, sigmoid.b_))
-        weights = np.column_stack([part[0] for part in parts])
-        intercepts, slopes, offsets = (np.array([part[i] for part in parts]) for i in (1, 2, 3))
-        return weights, intercepts, slopes, offsets
+    def _linear(self) -> tuple[np.ndarray, np.ndarray]:
+        weights = np.column_stack([self.crisis.coef_[0], self.red_flag.coef_[0]])
+        intercepts = np.array([self.crisis.intercept_[0], self.red_flag.intercept_[0]])
+        return weights, intercepts
 
     # Training ---------------------------------------------------------------------------
 
     @classmethod
     def fit(cls, data: TrainingSet) -> RiskModel:
-        """Fit on every training message; `calibrate` sets the thresholds afterwards."""
+        """Fit on every training message; `calibrate` sets the calibration and the
+        thresholds afterwards."""
         features = _features()
         matrix = features.fit_transform([normalise(text) for text in data.texts])
-        crisis = _classifier().fit(matrix, data.crisis)
-        red_flag = _classifier().fit(matrix, data.red_flag)
-        return cls(features, crisis, red_flag, Thresholds(0.5, 0.9, 0.5, 0.9, 0.5))
+        crisis = _linear_model().fit(matrix, data.crisis)
+        red_flag = _linear_model().fit(matrix, data.red_flag)
+        uncalibrated = (Calibration(), Calibration())
+        return cls(features, crisis, red_flag, uncalibrated, Thresholds(0.5, 0.9, 0.5, 0.9, 0.5))
 
     # Files ------------------------------------------------------------------------------
 
@@ -217,10 +231,10 @@ def _threshold_for_false_alarms(scores: np.ndarray, target: float) -> float:
     return float(ordered[allowed]) + 1e-6 if len(ordered) > allowed else 0.5
 
 
-def out_of_fold_scores(data: TrainingSet, folds: int = 3, seed: int = 7) -> np.ndarray:
-    """Crisis and red-flag scores of every training message from a model that never saw it,
-    read sentence by sentence as in use. Shape (messages, 2)."""
-    scores = np.zeros((len(data.texts), 2))
+def out_of_fold_decisions(data: TrainingSet, folds: int = 3, seed: int = 7) -> np.ndarray:
+    """Crisis and red-flag decision values of every training message from a model that never
+    saw it, read sentence by sentence as in use (the highest counts). Shape (messages, 2)."""
+    decisions = np.zeros((len(data.texts), 2))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(data.texts, data.source):
         subset = TrainingSet(
@@ -230,19 +244,31 @@ def out_of_fold_scores(data: TrainingSet, folds: int = 3, seed: int = 7) -> np.n
             source=[data.source[i] for i in train],
         )
         model = RiskModel.fit(subset)
+        owners, parts = [], []
         for i in test:
-            found = model.scores(data.texts[i])
-            scores[i] = (found.crisis, found.red_flag)
-    return scores
+            for part in segments(data.texts[i]) or [""]:
+                owners.append(i)
+                parts.append(part)
+        found = model.decisions(parts)  # every sentence of the fold in one pass
+        decisions[test] = -np.inf
+        np.maximum.at(decisions, np.array(owners), found)
+    return decisions
 
 
-def calibrate(data: TrainingSet, model: RiskModel) -> tuple[Thresholds, dict[str, Any]]:
-    """Thresholds from out-of-fold scores on the training data, and what they achieve.
+def calibrate(data: TrainingSet, model: RiskModel) -> RiskModel:
+    """`model` with its calibration and thresholds from out-of-fold decisions on the
+    training data, and a report of what they achieve there.
 
-    The context threshold is set with `model` itself (fitted on all messages): the training
-    conversations are not among its messages, so they are out of fold for it too."""
+    The context threshold is set with the model itself (fitted on all messages): the
+    training conversations are not among its messages, so they are out of fold for it."""
     started = time.monotonic()
-    scores = out_of_fold_scores(data)
+    decisions = out_of_fold_decisions(data)
+    calibration = (
+        Calibration.fit(decisions[:, 0], data.crisis),
+        Calibration.fit(decisions[:, 1], data.red_flag),
+    )
+    model = replace(model, calibration=calibration)
+    scores = model.probability(decisions)
     # What the rules already make certain does not need the model to reach it.
     rule_kinds = [hit.kind if (hit := detect(text)) else None for text in data.texts]
     rule_crisis = np.array([kind == "crisis" for kind in rule_kinds])
@@ -294,6 +320,7 @@ def calibrate(data: TrainingSet, model: RiskModel) -> tuple[Thresholds, dict[str
         },
         "thresholds": asdict(thresholds),
         "training_counts": data.counts(),
+        "calibration": [asdict(c) for c in calibration],
         "calibration_seconds": round(time.monotonic() - started, 1),
     }
-    return thresholds, report
+    return replace(model, thresholds=thresholds, report=report)

@@ -20,8 +20,7 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else get_settings().safety_model_path
     started = time.monotonic()
     data = training_set()
-    model = RiskModel.fit(data)
-    model.thresholds, model.report = calibrate(data, model)
+    model = calibrate(data, RiskModel.fit(data))
     report = model.report
     report["training_seconds"] = round(time.monotonic() - started, 1)
     model.save(out)
