@@ -20,7 +20,7 @@ RASA_ENV  := PYTHONWARNINGS=ignore
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(RASA_VENV)/.installed var/paincoach.db.stamp  ## Create both environments and the database
+setup: $(VENV)/.installed $(RASA_VENV)/.installed $(RASA_VENV)/.patched var/paincoach.db.stamp  ## Create both environments and the database
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $$(scripts/find-python 3.12) -m venv $(VENV)
@@ -32,6 +32,11 @@ $(RASA_VENV)/.installed: requirements-rasa.txt
 	@test -x $(RASA_VENV)/bin/python || $$(scripts/find-python 3.10) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip==24.2
 	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-rasa.txt
+	@touch $@
+
+# Small, documented speed-ups loaded into Rasa at start-up (scripts/rasa_patches/).
+$(RASA_VENV)/.patched: $(RASA_VENV)/.installed $(wildcard scripts/rasa_patches/*)
+	cp scripts/rasa_patches/* "$$($(RASA_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
 var/paincoach.db.stamp: $(VENV)/.installed $(wildcard paincoach/db/migrations/versions/*.py)
