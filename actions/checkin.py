@@ -152,4 +152,13 @@ class ActionSubmitCheckin(EnrolledAction):
         feedback = compare_with_last_week(today, recent, get_settings().worse_threshold)
         dispatcher.utter_message(text=feedback.message)
         offered = "paced_breathing" if feedback.worse else None
+        if feedback.very_low_mood:
+            settings = get_settings()
+            dispatcher.utter_message(
+                text="You don't have to carry this on your own. If you'd like, we could do "
+                f"something gentle together, or you can send a message to "
+                f"{settings.care_team_name}. And if you ever feel unsafe, "
+                f"{settings.helpline_name} is there any time on {settings.helpline_number}."
+            )
+            offered = "pleasant_activities"
         return [*reset(*CHECKIN_SLOTS), SlotSet("offered_exercise", offered)]

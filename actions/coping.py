@@ -137,7 +137,8 @@ class ActionOfferExercise(CoachAction):
         if exercise is None:
             return [SlotSet("offered_exercise", None)]
         dispatcher.utter_message(
-            text=f"Would you like to try an exercise together? {exercise.title} takes about "
+            # Quoted, a title reads as a name ("Plan something enjoyable" is an imperative).
+            text=f"Would you like to try an exercise together? “{exercise.title}” takes about "
             f"{exercise.minutes} minutes.",
             buttons=YES_NO,
         )

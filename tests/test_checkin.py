@@ -143,6 +143,27 @@ async def test_a_worse_day_is_compared_with_last_week_and_offers_an_exercise(
     assert slot_events(events)["offered_exercise"] == "paced_breathing"
 
 
+@pytest.mark.parametrize("mood", [0, 1, 2])
+async def test_a_very_low_mood_is_acknowledged_and_support_offered(
+    store: CoachStore, mood: int
+) -> None:
+    enrol(store)
+    store.save_checkin("p-test", {"pain_average": 5, "mood": mood}, completed=True)
+    messages, events = await run(
+        ActionSubmitCheckin(), make_tracker(slots={**FULL, "pain_average": 5, "mood": mood})
+    )
+    said = texts(messages)
+    assert f"mood is very low today ({mood}/10)" in said
+    assert "care team" in said and "116 123" in said
+    assert slot_events(events)["offered_exercise"] == "pleasant_activities"
+
+
+async def test_a_mood_of_three_gets_no_special_note(store: CoachStore) -> None:
+    enrol(store)
+    messages, _ = await run(ActionSubmitCheckin(), make_tracker(slots={**FULL, "mood": 3}))
+    assert "very low" not in texts(messages)
+
+
 async def test_a_better_day_is_celebrated_without_an_offer(store: CoachStore) -> None:
     enrol(store)
     store.save_checkin("p-test", {"pain_average": 7, "mood": 5}, completed=True)

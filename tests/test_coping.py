@@ -106,3 +106,8 @@ async def test_after_a_fine_check_in_nothing_is_offered_whatever_the_note_said(
     )
     messages, events = await run(ActionOfferExercise(), tracker)
     assert messages == [] and slot_events(events)["offered_exercise"] is None
+
+
+async def test_an_offer_names_the_exercise_in_natural_english(store: CoachStore) -> None:
+    messages, _ = await run(ActionOfferExercise(), make_tracker(intent="mood_low"))
+    assert "“Plan something enjoyable” takes about 10 minutes." in texts(messages)

@@ -8,11 +8,14 @@ from statistics import mean
 
 from paincoach.db.models import CheckIn
 
+VERY_LOW_MOOD = 2  # a mood of 0, 1 or 2 out of 10 is acknowledged, whatever the average
+
 
 @dataclass(frozen=True)
 class Feedback:
     message: str
     worse: bool  # pain up or mood down by more than the threshold: offer an exercise
+    very_low_mood: bool = False  # acknowledged on its own, and support offered
 
 
 def _average(checkins: Sequence[CheckIn], item: str) -> float | None:
@@ -24,6 +27,18 @@ def compare_with_last_week(
     today: CheckIn, last_week: Sequence[CheckIn], threshold: float = 1.0
 ) -> Feedback:
     """Compare today's pain and mood with the average of the previous 7 days."""
+    feedback = _compare(today, last_week, threshold)
+    if today.mood is None or today.mood > VERY_LOW_MOOD:
+        return feedback
+    return Feedback(
+        f"{feedback.message} I can see your mood is very low today ({today.mood}/10), and I'm "
+        "sorry things feel so hard right now.",
+        worse=True,
+        very_low_mood=True,
+    )
+
+
+def _compare(today: CheckIn, last_week: Sequence[CheckIn], threshold: float) -> Feedback:
     earlier = [c for c in last_week if c.id != today.id]
     pain_before = _average(earlier, "pain_average")
     mood_before = _average(earlier, "mood")
