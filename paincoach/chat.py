@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -109,20 +110,35 @@ class TelegramUser:
         await self.http.aclose()
 
 
+def _read_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+    """Read the terminal on a daemon thread, so that Ctrl-C is never kept waiting for it."""
+    while True:
+        try:
+            typed: str | None = input("you> ")
+        except (EOFError, OSError, ValueError):
+            typed = None
+        loop.call_soon_threadsafe(lines.put_nowait, typed)
+        if typed is None:
+            return
+
+
 async def chat(control_url: str) -> None:
     """Read lines from the terminal and show the coach's messages until EOF or Ctrl-C."""
     user = TelegramUser(control_url)
     print("You are a Telegram user of the local stand-in. Type /start to begin, Ctrl-C to quit.\n")
     listener = asyncio.create_task(user.listen())
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    # Not asyncio.to_thread: asyncio.run waits for its threads at exit, and input() does
+    # not return on Ctrl-C, so the first Ctrl-C used to leave everything running.
+    reader = threading.Thread(
+        target=_read_lines, args=(asyncio.get_running_loop(), lines), daemon=True
+    )
+    reader.start()
     try:
-        while True:
-            try:
-                typed = (await asyncio.to_thread(input, "you> ")).strip()
-            except EOFError:
-                await asyncio.sleep(3)  # let the last replies arrive
-                return
-            if typed:
-                await user.send(typed)
+        while (typed := await lines.get()) is not None:
+            if typed.strip():
+                await user.send(typed.strip())
+        await asyncio.sleep(3)  # end of input: let the last replies arrive
     finally:
         listener.cancel()
         await user.close()
