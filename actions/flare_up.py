@@ -15,10 +15,12 @@ from actions.common import (
     Events,
     entity,
     first_name,
+    latest_text,
     participant,
     reset,
     store,
 )
+from paincoach.body import body_part_meant
 from paincoach.db.models import FlareUpPlan
 
 PLAN_SLOTS = {
@@ -50,7 +52,7 @@ class ActionFlareUpSupport(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        body_part = entity(tracker, "body_part")
+        body_part = body_part_meant(latest_text(tracker), entity(tracker, "body_part"))
         where = f" with your {body_part.lower()}" if body_part else ""
         dispatcher.utter_message(
             text=f"I'm sorry you're having a rough time{where}{first_name(tracker)}. "
