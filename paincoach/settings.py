@@ -104,6 +104,39 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How often messages kept while Rasa was down are retried."
     )
 
+    console_host: str = Field(
+        default="127.0.0.1", description="Interface the provider console listens on."
+    )
+    console_port: int = Field(default=8000, ge=1, le=65535, description="Provider console port.")
+    public_console_url: str = Field(
+        default="",
+        description="The console's address as providers reach it (used in alert links); "
+        "https makes session cookies Secure. Empty: http://CONSOLE_HOST:CONSOLE_PORT.",
+    )
+    console_secret_key: str = Field(
+        default="",
+        description="Key that signs console cookies and CSRF tokens; generated into "
+        "var/console_secret when empty.",
+    )
+    console_session_hours: float = Field(
+        default=12.0, gt=0, description="A console login ends after this many idle hours."
+    )
+    login_attempts_per_account: int = Field(
+        default=5, ge=1, description="Failed logins allowed per account in 15 minutes."
+    )
+    login_attempts_per_address: int = Field(
+        default=20, ge=1, description="Failed logins allowed per network address in 15 minutes."
+    )
+    enrolment_code_days: int = Field(
+        default=14, ge=1, le=365, description="Days an enrolment code stays valid by default."
+    )
+    alert_silent_days: int = Field(
+        default=4, ge=1, description="Days without a check-in before the care team is alerted."
+    )
+    module_stalled_days: int = Field(
+        default=7, ge=1, description="Days a started module may sit untouched before an alert."
+    )
+
     @field_validator("database_url", "tracker_store_url")
     @classmethod
     def _looks_like_a_database_url(cls, value: str) -> str:
@@ -114,6 +147,16 @@ class Settings(BaseSettings):
     @property
     def rasa_token_file(self) -> Path:
         return VAR_DIR / "rasa_token"
+
+    @property
+    def console_secret_file(self) -> Path:
+        return VAR_DIR / "console_secret"
+
+    @property
+    def console_url(self) -> str:
+        """Where providers open the console; links in alerts point here."""
+        base = self.public_console_url or f"http://{self.console_host}:{self.console_port}"
+        return base.rstrip("/")
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ TABLES = {
     "participants", "consent_refusals", "checkins", "coping_sessions", "goals", "goal_reviews",
     "flare_up_plans", "care_team_messages", "safety_events", "erasure_requests",
     "care_team_alerts", "telegram_chats", "sent_keyboards", "pending_messages", "scheduled_jobs",
+    "console_users", "console_sessions", "enrolment_codes", "module_progress", "module_answers",
 }  # fmt: skip
 
 

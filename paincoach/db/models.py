@@ -61,6 +61,11 @@ class Participant(Base):
     reminders_paused: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str] = mapped_column(String(8), default="en")
     enrolment_code: Mapped[str | None] = mapped_column(String(32))
+    # The provider who enrolled the patient (through their code) and the study arm, if any.
+    provider_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL"), index=True
+    )
+    study_arm: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     checkins: Mapped[list[CheckIn]] = relationship(
@@ -185,6 +190,12 @@ class CareTeamMessage(Base):
     from_patient: Mapped[bool] = mapped_column(default=True)
     body: Mapped[str] = mapped_column(Text)
     read_at: Mapped[datetime | None]
+    # A provider's reply: who wrote it, and when the gateway delivered it to the chat.
+    provider_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL")
+    )
+    delivered_at: Mapped[datetime | None]
+    delivery_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class SafetyEvent(Base):
@@ -230,8 +241,15 @@ class CareTeamAlert(Base):
         ForeignKey("participants.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(30))
+    # A short, text-free explanation ("pain rose on 3 check-ins"); never the patient's words.
+    detail: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL")
+    )
+    # When the linked providers' Telegram chats were told (crisis and red flag only).
+    notified_at: Mapped[datetime | None]
 
 
 class TelegramChat(Base):
@@ -290,3 +308,93 @@ class ScheduledJob(Base):
     finished_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The provider who scheduled a push (null for reminders and follow-ups).
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL")
+    )
+
+
+class ConsoleUser(Base):
+    """A clinician, researcher or administrator who logs in to the console."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(12))  # admin, provider or researcher
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+    # The provider's own Telegram chat, linked with /link CODE, for crisis alerts.
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_link_code: Mapped[str | None] = mapped_column(String(64), unique=True)
+    telegram_link_expires_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A console login. The cookie carries only the random id; logging out ends it here."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
+class EnrolmentCode(Base):
+    """A code that ties a new patient to a provider (and a study arm) when they /start."""
+
+    __tablename__ = "enrolment_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    study_arm: Mapped[str | None] = mapped_column(String(40))
+    max_uses: Mapped[int] = mapped_column(default=1)
+    uses: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ModuleProgress(Base):
+    """Where a patient is in one module: assigned, in progress at a step, or completed."""
+
+    __tablename__ = "module_progress"
+    __table_args__ = (UniqueConstraint("participant_id", "module_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    module_id: Mapped[str] = mapped_column(String(64))
+    # assigned (pushed, not started), in_progress, paused or completed
+    status: Mapped[str] = mapped_column(String(12), default="assigned")
+    step_index: Mapped[int] = mapped_column(default=0)
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class ModuleAnswer(Base):
+    """A patient's answer to one step of a module, saved when it was given."""
+
+    __tablename__ = "module_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    module_id: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(12))  # question, choice, scale or checkpoint
+    answer: Mapped[str] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(default=utcnow)
