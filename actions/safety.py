@@ -120,8 +120,8 @@ class ActionSafetyTriage(CoachAction):
         ]
         # The worrying words may have been taken as the answer the form was waiting for
         # ("i can't do this much longer" as a 0-10 rating); they are not one.
-        asked = tracker.get_slot("requested_slot")
-        if interrupted_form(tracker) and asked and asked in FORM_SLOTS[interrupted_form(tracker)]:
+        asked, form = tracker.get_slot("requested_slot"), interrupted_form(tracker)
+        if form and asked and asked in FORM_SLOTS[form]:
             events.append(SlotSet(asked, None))
         return events
 

@@ -21,7 +21,5 @@ def body_part_meant(text: str, part: str | None) -> str | None:
         return None
     word = re.escape(part.lower().strip())
     lowered = " ".join(text.lower().replace("’", "'").split())
-    about_the_body = re.compile(
-        rf"\b{_BEFORE}\s+{word}\b|\b{word}(?:s)?\s+{_AFTER}\b|\b{word}'s\b"
-    )
+    about_the_body = re.compile(rf"\b{_BEFORE}\s+{word}\b|\b{word}(?:s)?\s+{_AFTER}\b|\b{word}'s\b")
     return part if about_the_body.search(lowered) else None
