@@ -16,6 +16,8 @@ db_app = typer.Typer(help="The app database.")
 app.add_typer(db_app, name="db")
 modules_app = typer.Typer(help="Scripted self-management modules and programmes.")
 app.add_typer(modules_app, name="modules")
+users_app = typer.Typer(help="Console accounts: providers, researchers and administrators.")
+app.add_typer(users_app, name="users")
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -252,6 +254,112 @@ def modules_show(
     else:
         known = ", ".join([*catalogue.modules, *catalogue.programmes]) or "none"
         raise _fail(f"No module or programme '{module_id}'. Known: {known}.")
+
+
+# Console accounts and the console itself ------------------------------------------------
+
+
+def _accounts():  # type: ignore[no-untyped-def]
+    from paincoach.console.accounts import Accounts
+
+    return Accounts(_settings())
+
+
+def _read_password() -> str:
+    """Twice, hidden, on a terminal; otherwise one line from standard input (for scripts)."""
+    import sys
+
+    if sys.stdin.isatty():
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _database_problem(error: Exception) -> typer.Exit:
+    return _fail(
+        "Cannot use the console accounts in the database at DATABASE_URL "
+        f"({type(error).__name__}); run `paincoach db upgrade` first."
+    )
+
+
+@users_app.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="The person's email address; their login.")],
+    role: Annotated[str, typer.Option(help="admin, provider or researcher.")],
+) -> None:
+    """Add a console account; the password is asked twice (or read from standard input)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.console.accounts import (
+        AccountError,
+        check_password,
+        check_role,
+        normalise_email,
+    )
+
+    try:
+        address = normalise_email(email)
+        check_role(role)
+        password = _read_password()
+        check_password(password)
+        _accounts().add_user(address, role, password)
+    except AccountError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(error) from None
+    typer.echo(f"Added {address} ({role}).")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every console account with its role and whether it is active."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        users = _accounts().users()
+    except SQLAlchemyError as error:
+        raise _database_problem(error) from None
+    for user in users:
+        state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+        telegram = ", Telegram linked" if user.telegram_chat_id is not None else ""
+        typer.echo(f"{user.email:<40} {user.role:<11} {state}{telegram}")
+    if not users:
+        typer.echo("No accounts yet. Add one with `paincoach users add EMAIL --role provider`.")
+
+
+@users_app.command("disable")
+def users_disable(
+    email: Annotated[str, typer.Argument(help="The account to disable.")],
+) -> None:
+    """Disable an account: it cannot log in any more, and its open sessions end now."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.console.accounts import AccountError
+
+    try:
+        user = _accounts().disable_user(email)
+    except AccountError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(error) from None
+    typer.echo(f"Disabled {user.email}; its sessions have ended.")
+
+
+@app.command()
+def console() -> None:
+    """Serve the provider console on CONSOLE_HOST:CONSOLE_PORT (127.0.0.1:8000 by default)."""
+    import uvicorn
+
+    from paincoach.console.app import create_app
+
+    settings = _settings()
+    typer.echo(f"Provider console at {settings.console_url}")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.console_host,
+        port=settings.console_port,
+        proxy_headers=True,  # the client address behind a local reverse proxy, for rate limits
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

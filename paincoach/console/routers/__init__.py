@@ -1,0 +1,1 @@
+"""One router per area of the console; each declares its access rule once."""
