@@ -122,8 +122,11 @@ def _read_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None
             return
 
 
-async def chat(control_url: str) -> None:
-    """Read lines from the terminal and show the coach's messages until EOF or Ctrl-C."""
+async def chat(control_url: str, start_code: str | None = None) -> None:
+    """Read lines from the terminal and show the coach's messages until EOF or Ctrl-C.
+
+    With `start_code`, a bare /start carries it, as a provider's invite link would.
+    """
     user = TelegramUser(control_url)
     print("You are a Telegram user of the local stand-in. Type /start to begin, Ctrl-C to quit.\n")
     listener = asyncio.create_task(user.listen())
@@ -136,6 +139,8 @@ async def chat(control_url: str) -> None:
     reader.start()
     try:
         while (typed := await lines.get()) is not None:
+            if start_code and typed.strip() == "/start":
+                typed = f"/start {start_code}"
             if typed.strip():
                 await user.send(typed.strip())
         await asyncio.sleep(3)  # end of input: let the last replies arrive

@@ -138,18 +138,31 @@ def up() -> None:
 @app.command()
 def chat() -> None:
     """Start everything against the local stand-in and chat as a Telegram user."""
+    from paincoach.chat import DEMO_CHAT_ID
     from paincoach.chat import chat as run_chat
+    from paincoach.console.demo import prepare_demo
     from paincoach.stack import Stack, StackError
 
     settings = _settings().model_copy(update={"telegram_bot_token": ""})
     stack = Stack(settings, telegram=True)
-    typer.echo("Starting Rasa, the action server, the gateway and the Telegram stand-in...")
+    typer.echo(
+        "Starting Rasa, the action server, the gateway, the console and the Telegram stand-in..."
+    )
     try:
         stack.start()
     except StackError as error:
         raise _fail(str(error)) from None
     try:
-        asyncio.run(run_chat(stack.standin_url))
+        demo = prepare_demo(settings, DEMO_CHAT_ID)
+        typer.echo(f"Provider console: {settings.console_url}  (log in as {demo.email})")
+        if demo.password:
+            typer.echo(f"  Demo password, shown this once: {demo.password}")
+        else:
+            typer.echo(
+                "  Its password was shown on the first run; set a new one with "
+                f"`paincoach users password {demo.email}`."
+            )
+        asyncio.run(run_chat(stack.standin_url, start_code=demo.start_code))
     except KeyboardInterrupt:
         typer.echo("\nBye.")
     finally:
@@ -342,6 +355,29 @@ def users_disable(
     except SQLAlchemyError as error:
         raise _database_problem(error) from None
     typer.echo(f"Disabled {user.email}; its sessions have ended.")
+
+
+@users_app.command("password")
+def users_password(
+    email: Annotated[str, typer.Argument(help="The account whose password to set.")],
+) -> None:
+    """Set a new password (asked twice, or read from standard input); open sessions end."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.console.accounts import AccountError, check_password
+
+    try:
+        accounts = _accounts()
+        if accounts.by_email(email) is None:
+            raise AccountError(f"There is no account for {email.strip()}.")
+        password = _read_password()
+        check_password(password)
+        user = accounts.set_password(email, password)
+    except AccountError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_problem(error) from None
+    typer.echo(f"New password set for {user.email}; its sessions have ended.")
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Start and stop the Rasa server and the action server as child processes."""
+"""Start and stop the Rasa server, the action server, the gateway and the console as child
+processes."""
 
 from __future__ import annotations
 
@@ -164,13 +165,44 @@ class Stack:
                     "--log-file", str(self.log_dir / f"rasa{replica or ''}.log"),
                 ],
             )  # fmt: skip
+        if self.telegram:
+            self._spawn(
+                "console", [sys.executable, "-m", "paincoach.cli", "console"], self._console_env()
+            )
         try:
             self._wait_until_ready(timeout)
             if self.telegram:
                 self._start_gateway(timeout)
+                self._wait_for("console", f"{self.console_url}/healthz", timeout)
+                log.info("service ready", service="console")
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def console_url(self) -> str:
+        """Where the console listens (PUBLIC_CONSOLE_URL may name a proxy in front of it)."""
+        host = self.settings.console_host
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.settings.console_port}"
+
+    def _console_env(self) -> dict[str, str]:
+        """The console's own settings, and the Bot API it asks for the bot's username."""
+        env = {
+            "CONSOLE_HOST": self.settings.console_host,
+            "CONSOLE_PORT": str(self.settings.console_port),
+            "PUBLIC_CONSOLE_URL": self.settings.public_console_url,
+        }
+        if self.settings.console_secret_key:
+            env["CONSOLE_SECRET_KEY"] = self.settings.console_secret_key
+        if self.uses_standin:
+            env.update(
+                TELEGRAM_BOT_TOKEN=STANDIN_TOKEN,
+                TELEGRAM_API_BASE_URL=f"{self.standin_url}/bot",
+                TELEGRAM_API_BASE_FILE_URL=f"{self.standin_url}/file/bot",
+            )
+        return env
 
     def _start_gateway(self, timeout: float) -> None:
         env: dict[str, str] = {"RASA_URL": self.rasa_url, "RASA_TOKEN": self.token}

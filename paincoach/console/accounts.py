@@ -195,6 +195,23 @@ class Accounts:
             )
             return user
 
+    def set_password(self, email: str, password: str) -> ConsoleUser:
+        """A new password; every open session of the account ends."""
+        check_password(password)
+        with session_scope(self.url) as session:
+            user = session.scalar(
+                select(ConsoleUser).where(ConsoleUser.email == email.strip().lower())
+            )
+            if user is None:
+                raise AccountError(f"There is no account for {email.strip()}.")
+            user.password_hash = _hasher.hash(password)
+            session.execute(
+                update(ConsoleSession)
+                .where(ConsoleSession.user_id == user.id, ConsoleSession.ended_at.is_(None))
+                .values(ended_at=utcnow())
+            )
+            return user
+
     def enable_user(self, email: str) -> ConsoleUser:
         with session_scope(self.url) as session:
             user = session.scalar(
