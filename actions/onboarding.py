@@ -22,6 +22,7 @@ from actions.common import (
 )
 from actions.data_rights import ERASE_CONVERSATION
 from actions.preferences import read_checkin_time
+from paincoach import enrolment
 from paincoach.db.store import Consent
 from paincoach.preferences import parse_timezone
 from paincoach.settings import get_settings
@@ -175,17 +176,23 @@ class ActionSubmitOnboarding(CoachAction):
             dispatcher.utter_message(json_message=ERASE_CONVERSATION)
             return reset(*ONBOARDING_SLOTS)
         hour, minute = (int(p) for p in str(tracker.get_slot("checkin_time")).split(":"))
+        # The enrolment code is kept only once redeemed, which ties the patient to its provider.
         consent = Consent(
             research=tracker.get_slot("research_consent") is True,
             nickname=str(tracker.get_slot("nickname")),
             checkin_time=time(hour, minute),
             timezone=str(tracker.get_slot("timezone")),
-            enrolment_code=tracker.get_slot("enrolment_code"),
         )
         store().register_consent(tracker.sender_id, consent)
         dispatcher.utter_message(
             text=f"Thank you, {consent.nickname} — you're all set. I'll check in with you "
             f"every day at {consent.checkin_time:%H:%M} ({consent.timezone})."
         )
+        code = tracker.get_slot("enrolment_code")
+        if code:
+            redemption = enrolment.redeem(str(code), tracker.sender_id, url=store().url)
+            notice = enrolment.patient_notice(redemption, enrolled_now=True)
+            if notice:
+                dispatcher.utter_message(text=notice)
         dispatcher.utter_message(response="utter_help")
         return [SlotSet("enrolment_code", None)]

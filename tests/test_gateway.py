@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from paincoach import enrolment
 from paincoach.db.engine import session_scope
 from paincoach.db.models import CheckIn, SafetyEvent, TelegramChat
 from paincoach.db.store import CoachStore
@@ -23,6 +24,7 @@ from paincoach.settings import Settings
 from paincoach.stack import Stack
 from paincoach.standin import BotApiStandIn
 from paincoach.standin.state import SentMessage
+from tests.providers import add_provider
 
 pytestmark = pytest.mark.e2e
 
@@ -104,6 +106,10 @@ async def telegram(e2e_stack: Stack, e2e_settings: Settings) -> AsyncIterator[Te
 
 async def onboard(patient: Patient, name: str = "Kim") -> None:
     await patient.command("start", until="Do you agree")
+    await onboard_after_start(patient, name)
+
+
+async def onboard_after_start(patient: Patient, name: str = "Kim") -> None:
     await patient.presses("Yes, I agree", until="optional")
     await patient.presses("No", until="call you")
     await patient.says(name, until="time of day")
@@ -176,16 +182,44 @@ async def test_reminder_fires_at_local_time(telegram: Telegram) -> None:
 
 
 async def test_start_with_an_enrolment_code_ties_the_patient_to_it(telegram: Telegram) -> None:
+    url = telegram.settings.database_url
+    provider = add_provider(url, "enrol-e2e@clinic.example")
+    code = enrolment.create_code(provider, arm="A", url=url).code
     patient = telegram.patient(5008)
-    await patient.command("start", until="Do you agree", args="EPIO-A7")
+    await patient.command("start", until="Do you agree", args=code)
     await patient.presses("Yes, I agree", until="optional")
     await patient.presses("Yes, that's fine", until="call you")
     await patient.says("Alex", until="time of day")
     await patient.says("9am", until="time zone")
-    await patient.says("Europe/Berlin", until="what we can do")
-    participant = CoachStore(telegram.settings.database_url).participant(_pseudonym(telegram, 5008))
+    await patient.says("Europe/Berlin", until="connected with your care team")
+    participant = CoachStore(url).participant(_pseudonym(telegram, 5008))
     assert participant is not None
-    assert (participant.enrolment_code, participant.research_consent) == ("EPIO-A7", True)
+    assert (participant.enrolment_code, participant.research_consent) == (code, True)
+    assert (participant.provider_id, participant.study_arm) == (provider, "A")
+
+
+async def test_an_unknown_code_is_explained_and_onboarding_goes_on(telegram: Telegram) -> None:
+    patient = telegram.patient(5011)
+    said = await patient.command("start", until="Do you agree", args="EPIO-A7")
+    assert "ask your clinic for a new one" in (said[0].text or "")
+    await onboard_after_start(patient)
+    participant = CoachStore(telegram.settings.database_url).participant(_pseudonym(telegram, 5011))
+    assert participant is not None
+    assert (participant.provider_id, participant.enrolment_code) == (None, None)
+
+
+async def test_a_patient_who_already_uses_the_coach_is_enrolled_by_a_new_link(
+    telegram: Telegram,
+) -> None:
+    url = telegram.settings.database_url
+    patient = telegram.patient(5012)
+    await onboard(patient)
+    provider = add_provider(url, "late-enrol-e2e@clinic.example")
+    code = enrolment.create_code(provider, url=url).code
+    await patient.command("start", until="connected with your care team", args=code)
+    await patient.replies(until="Welcome back")
+    participant = CoachStore(url).participant(_pseudonym(telegram, 5012))
+    assert participant is not None and participant.provider_id == provider
 
 
 async def test_unknown_and_forged_button_presses_change_nothing(telegram: Telegram) -> None:

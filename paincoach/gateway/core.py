@@ -14,6 +14,7 @@ import structlog
 from telegram import Bot, InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from paincoach import enrolment
 from paincoach.charts import progress_chart
 from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.store import CoachStore
@@ -133,11 +134,33 @@ class Gateway:
 
     async def command(self, chat_id: int, command: str, args: list[str]) -> None:
         """A Telegram command, turned into the message Rasa expects."""
-        if command == "start" and args and ENROLMENT_CODE.match(args[0]):
-            payload = "/start" + json.dumps({"enrolment_code": args[0]})
+        if command == "start" and args:
+            payload = await self._start_with_code(chat_id, args[0])
         else:
             payload = COMMAND_PAYLOADS[command]
         await self.patient_says(chat_id, payload)
+
+    async def _start_with_code(self, chat_id: int, code: str) -> str:
+        """/start CODE: a code that cannot be used is explained and onboarding goes on without
+        it; someone who already consented is enrolled at once; a new patient's code goes to
+        onboarding and is redeemed at consent."""
+        url = self.settings.database_url
+        found = (
+            await asyncio.to_thread(enrolment.check, code, url=url)
+            if ENROLMENT_CODE.match(code)
+            else enrolment.Redemption(enrolment.Outcome.UNKNOWN)
+        )
+        pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
+        participant = await asyncio.to_thread(self.store.participant, pseudonym)
+        if found.ok and participant is None:
+            return "/start" + json.dumps({"enrolment_code": enrolment.normalise(code)})
+        if found.ok:
+            found = await asyncio.to_thread(enrolment.redeem, code, pseudonym, url=url)
+            log.info("enrolled by code", participant=pseudonym, outcome=found.outcome.value)
+        notice = enrolment.patient_notice(found, enrolled_now=True)
+        if notice:
+            await self.send_text(chat_id, notice)
+        return COMMAND_PAYLOADS["start"]
 
     async def button_pressed(self, chat_id: int, message: Message | None, data: str) -> str | None:
         """A button press: checked against what was sent, used once; returns a notice."""
