@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
 from telegram.error import TelegramError
 
+from paincoach.alerts import AlertStore
+from paincoach.modules.push import MODULE_PUSH, assign_module
 from paincoach.rasa_client import RasaUnavailable
 from paincoach.scheduler.clock import Clock, SystemClock
 from paincoach.scheduler.jobs import REMINDER, Job, JobStore
@@ -25,6 +29,12 @@ class Trigger(Protocol):
     async def trigger(self, pseudonym: str, intent: str, entities: dict[str, Any]) -> bool: ...
 
 
+class CareTeam(Protocol):
+    """What the scheduler needs for the care team: alerts to providers' phones, replies."""
+
+    async def tick(self, now: datetime) -> Counter[str]: ...
+
+
 @dataclass
 class Scheduler:
     jobs: JobStore
@@ -32,10 +42,17 @@ class Scheduler:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     concurrency: int = 64
+    alerts: AlertStore | None = None  # raises pain, silence and stalled-module alerts each tick
+    care_team: CareTeam | None = None  # tells providers of crises, delivers their replies
 
     async def tick(self, limit: int = 500) -> Counter[str]:
-        """One round: plan the next reminders, send up to `limit` due jobs; counts outcomes."""
+        """One round: crisis alerts and care-team replies first, then plan the next reminders,
+        send up to `limit` due jobs, and raise the alerts that are due; counts outcomes."""
         now = self.clock.now()
+        extra: Counter[str] = Counter()
+        care_team = self.care_team
+        if care_team is not None:
+            extra += await self._guarded("care team", lambda: care_team.tick(now))
         await asyncio.to_thread(self.jobs.plan_reminders, now)
         due = await asyncio.to_thread(self.jobs.claim_due, now, limit)
         gate = asyncio.Semaphore(self.concurrency)
@@ -47,7 +64,24 @@ class Scheduler:
         outcomes = Counter(await asyncio.gather(*(run(job) for job in due)))
         if due:
             log.info("scheduler tick", **outcomes)
-        return outcomes
+        if self.alerts is not None:
+            alerts = self.alerts
+
+            async def evaluate() -> Counter[str]:
+                return Counter(alerts_raised=await asyncio.to_thread(alerts.evaluate, now))
+
+            extra += await self._guarded("alerts", evaluate)
+        return outcomes + extra
+
+    async def _guarded(
+        self, part: str, step: Callable[[], Awaitable[Counter[str]]]
+    ) -> Counter[str]:
+        """Run one part of the tick; a failure is logged and the rest of the tick goes on."""
+        try:
+            return await step()
+        except Exception:
+            log.exception("scheduler step failed", part=part)
+            return Counter()
 
     async def _send(self, job: Job) -> str:
         now = self.clock.now()
@@ -57,6 +91,11 @@ class Scheduler:
                 self.jobs.reminder_decision, job, now, self.settings.nudge_after_days
             )
             entities["reminder"] = reminder
+        if job.kind == MODULE_PUSH:
+            # Assigned once its release comes, so the module runner finds it when it starts.
+            await asyncio.to_thread(
+                assign_module, self.jobs.url, job.pseudonym, str(entities.get("module_id", "")), now
+            )
         if job.kind == REMINDER and entities["reminder"] is None:
             status = "skipped"
         else:
