@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from paincoach.db.engine import session_scope
@@ -137,12 +138,14 @@ class AlertStore:
     def _evaluation(self) -> Iterator[Session]:
         """One evaluation at a time, across replicas on PostgreSQL (an advisory lock held until
         commit) and within the process on SQLite, so no alert is raised twice."""
-        with contextlib.ExitStack() as stack:
-            session = stack.enter_context(session_scope(self.url))
-            if session.get_bind().dialect.name == "postgresql":
+        postgres = make_url(self.url).get_backend_name() == "postgresql"
+        # On SQLite the lock is taken first so that it is released after the commit.
+        with (
+            contextlib.nullcontext() if postgres else _SQLITE_EVALUATION,
+            session_scope(self.url) as session,
+        ):
+            if postgres:
                 session.execute(text("SELECT pg_advisory_xact_lock(hashtext('paincoach.alerts'))"))
-            else:
-                stack.enter_context(_SQLITE_EVALUATION)
             yield session
 
     def evaluate(self, now: datetime | None = None) -> int:
