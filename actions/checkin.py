@@ -14,14 +14,18 @@ from actions.common import (
     EnrolledFormValidation,
     Events,
     buttons,
+    is_external,
     latest_intent,
+    latest_text,
     log,
     reset,
     store,
 )
+from actions.modules import remind_of_waiting_module
 from paincoach.checkin.feedback import compare_with_last_week
 from paincoach.checkin.scales import Reading, parse_rating
 from paincoach.db.store import CHECKIN_ITEMS, StoreError
+from paincoach.modules.runner import PAUSE
 from paincoach.settings import get_settings
 
 CHECKIN_SLOTS = (*CHECKIN_ITEMS, "checkin_note", "checkin_id")
@@ -128,11 +132,22 @@ class ValidateCheckinForm(EnrolledFormValidation):
     ) -> dict[str, Any]:
         return self._rating("sleep_quality", value, dispatcher, tracker)
 
+    async def extract_checkin_note(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The note is whatever the patient wrote, however it sounds; only the safety net
+        (an external trigger) and an explicit stop interrupt it."""
+        if tracker.get_slot("requested_slot") != "checkin_note" or is_external(tracker):
+            return {}
+        if latest_intent(tracker) == "stop" and PAUSE.match(latest_text(tracker)):
+            return {}
+        return {"checkin_note": latest_text(tracker)}
+
     def validate_checkin_note(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        if latest_intent(tracker) == "deny" or text.lower().strip(".! ") in SKIP_WORDS or not text:
+        if text.startswith("/deny") or text.lower().strip(".! ") in SKIP_WORDS or not text:
             return {"checkin_note": SKIPPED}
         return {"checkin_note": text[:4000]}
 
@@ -161,4 +176,6 @@ class ActionSubmitCheckin(EnrolledAction):
                 f"{settings.helpline_name} is there any time on {settings.helpline_number}."
             )
             offered = "pleasant_activities"
+        if offered is None:
+            remind_of_waiting_module(tracker.sender_id, dispatcher)
         return [*reset(*CHECKIN_SLOTS), SlotSet("offered_exercise", offered)]

@@ -69,6 +69,14 @@ def latest_text(tracker: Tracker) -> str:
     return str(tracker.latest_message.get("text") or "")
 
 
+def is_external(tracker: Tracker) -> bool:
+    """Whether the latest "message" was triggered by us (safety net, reminder, push), not
+    typed: Rasa marks those with the intent name behind this prefix."""
+    return latest_text(tracker).startswith("EXTERNAL: ") or bool(
+        (tracker.latest_message.get("metadata") or {}).get("is_external")
+    )
+
+
 def entity(tracker: Tracker, name: str) -> str | None:
     value = next(tracker.get_latest_entity_values(name), None)
     return str(value) if value is not None else None

@@ -11,6 +11,7 @@ from actions.checkin import CHECKIN_SLOTS, save_checkin
 from actions.common import CoachAction, Events, log, participant, reset
 from actions.coping import COPING_SLOTS, save_coping_session
 from actions.flare_up import PLAN_SLOTS
+from actions.modules import modules, saved_place_note
 
 FORM_SLOTS: dict[str, tuple[str, ...]] = {
     "checkin_form": CHECKIN_SLOTS,
@@ -21,6 +22,7 @@ FORM_SLOTS: dict[str, tuple[str, ...]] = {
     "care_team_form": ("care_team_message",),
     "checkin_time_form": ("new_checkin_time",),
     "onboarding_form": (),  # half-given consent is kept so /start can carry on
+    "module_form": ("module_answer",),  # the module and step are kept to resume
 }
 
 
@@ -33,6 +35,9 @@ def close_form(tracker: Tracker, form: str | None) -> Events:
             save_checkin(tracker, completed=False)
         elif form == "coping_form":
             save_coping_session(tracker, completed=False)
+        elif form == "module_form" and tracker.get_slot("module_id"):
+            step = int(tracker.get_slot("module_step") or 0)
+            modules().pause(tracker.sender_id, str(tracker.get_slot("module_id")), step)
     except Exception:  # nothing may stand between a patient in crisis and the reply
         log.exception("could not keep the partial answers", form=form)
     return [ActiveLoop(None), SlotSet("requested_slot", None), *reset(*FORM_SLOTS.get(form, ()))]
@@ -49,6 +54,7 @@ STOPPED = {
     "coping_form": "Okay, we'll stop the exercise here. Well done for giving it a go.",
     "flare_plan_form": "Okay, we'll leave the flare-up plan for now. We can write it any time.",
     "onboarding_form": "Okay, we'll pause here. Type /start whenever you'd like to carry on.",
+    "module_form": f"Okay, we'll pause the module here. {saved_place_note()}",
 }
 
 

@@ -20,6 +20,7 @@ from actions.common import (
     reset,
     store,
 )
+from actions.modules import CONTINUE_MODULE
 from paincoach import content
 
 COPING_SLOTS = ("coping_exercise", "tension_before", "exercise_progress", "tension_after")
@@ -114,8 +115,12 @@ class ActionSubmitCoping(CoachAction):
                     " Your tension is a bit higher — that happens sometimes. A different "
                     "exercise may suit you better today."
                 )
-        dispatcher.utter_message(text=text)
         save_coping_session(tracker, completed=True)
+        if tracker.get_slot("module_outcome") == "exercise":  # the exercise was a module step
+            text += " Whenever you're ready, we can carry on with the module."
+            dispatcher.utter_message(text=text, buttons=[CONTINUE_MODULE])
+            return [*reset(*COPING_SLOTS, "exercise_step"), SlotSet("module_outcome", None)]
+        dispatcher.utter_message(text=text)
         return reset(*COPING_SLOTS, "exercise_step")
 
 
