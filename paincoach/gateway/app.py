@@ -21,8 +21,10 @@ from telegram.ext import (
     filters,
 )
 
+from paincoach.alerts import AlertStore
 from paincoach.db.store import CoachStore
 from paincoach.gateway.core import COMMAND_PAYLOADS, Gateway
+from paincoach.gateway.providers import ProviderRelay
 from paincoach.rasa_client import RasaClient
 from paincoach.scheduler.clock import Clock, SystemClock
 from paincoach.scheduler.jobs import JobStore
@@ -83,6 +85,14 @@ async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await update.message.reply_text("I only speak English for now. More languages are planned.")
 
 
+async def on_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Link a provider's own chat to their console account for crisis alerts; never to Rasa."""
+    if update.effective_chat and update.message:
+        relay: ProviderRelay = context.application.bot_data["care_team"]
+        answer = await relay.link(update.effective_chat.id, context.args or [])
+        await update.message.reply_text(answer)
+
+
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer a command the coach does not know, without passing it on."""
     if update.message:
@@ -140,11 +150,17 @@ def build_application(
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         gateway = Gateway(application.bot, rasa, settings)
         application.bot_data["gateway"] = gateway
+        application.bot_data["care_team"] = gateway.care_team
         await application.bot.set_my_commands(COMMANDS)
         tasks.append(asyncio.create_task(retry_pending(gateway, settings, stop)))
         if run_scheduler:
             scheduler = Scheduler(
-                JobStore(settings.database_url), gateway, settings, clock or SystemClock()
+                JobStore(settings.database_url),
+                gateway,
+                settings,
+                clock or SystemClock(),
+                alerts=AlertStore(settings.database_url),
+                care_team=gateway.care_team,
             )
             application.bot_data["scheduler"] = scheduler
             tasks.append(asyncio.create_task(scheduler.run(stop)))
@@ -184,6 +200,7 @@ def build_application(
     application.add_handler(CommandHandler("mydata", on_mydata, filters=new))
     application.add_handler(CommandHandler("language", on_language, filters=new))
     application.add_handler(CommandHandler(list(COMMAND_PAYLOADS), on_command, filters=new))
+    application.add_handler(CommandHandler("link", on_link, filters=new))
     application.add_handler(MessageHandler(new & filters.COMMAND, on_unknown_command))
     application.add_handler(MessageHandler(new & filters.TEXT & ~filters.COMMAND, on_text))
     application.add_handler(CallbackQueryHandler(on_button))

@@ -18,6 +18,7 @@ from paincoach import enrolment
 from paincoach.charts import progress_chart
 from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.store import CoachStore
+from paincoach.gateway.providers import ProviderRelay
 from paincoach.gateway.render import keyboard
 from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
 from paincoach.safety import assess, load_model
@@ -77,6 +78,7 @@ class Gateway:
             settings.safety_context_messages, settings.safety_context_minutes * 60
         )
         self._locks: dict[str, asyncio.Lock] = {}
+        self.care_team = ProviderRelay(bot, settings, self.channel, self._lock)
 
     def _lock(self, pseudonym: str) -> asyncio.Lock:
         # One turn at a time per patient keeps replies in the order they were asked.
