@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,8 @@ modules_app = typer.Typer(help="Scripted self-management modules and programmes.
 app.add_typer(modules_app, name="modules")
 users_app = typer.Typer(help="Console accounts: providers, researchers and administrators.")
 app.add_typer(users_app, name="users")
+enrol_app = typer.Typer(help="Enrolment codes and invite links that tie patients to a provider.")
+app.add_typer(enrol_app, name="enrol")
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -267,6 +270,215 @@ def modules_show(
     else:
         known = ", ".join([*catalogue.modules, *catalogue.programmes]) or "none"
         raise _fail(f"No module or programme '{module_id}'. Known: {known}.")
+
+
+# Enrolment codes and pushes -------------------------------------------------------------
+
+PUSH_TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
+
+
+def _database_unusable(error: Exception) -> typer.Exit:
+    return _fail(
+        f"Cannot use the database at DATABASE_URL ({type(error).__name__}); is it running, "
+        "and has `paincoach db upgrade` been run?"
+    )
+
+
+def _provider_id(database_url: str, email: str) -> int:
+    """The id of the active provider account with this email, or a one-line failure."""
+    from sqlalchemy import select
+
+    from paincoach.db.engine import session_scope
+    from paincoach.db.models import ConsoleUser
+
+    address = email.strip().lower()
+    with session_scope(database_url) as session:
+        user = session.scalar(select(ConsoleUser).where(ConsoleUser.email == address))
+    if user is None:
+        raise _fail(
+            f"There is no console account for '{email.strip()}'. Add one with "
+            f"`paincoach users add {email.strip() or 'EMAIL'} --role provider`."
+        )
+    if user.role not in ("provider", "admin"):
+        raise _fail(f"{user.email} is a {user.role} account; only providers have patients.")
+    if user.disabled_at is not None:
+        raise _fail(f"The account {user.email} is disabled.")
+    return user.id
+
+
+@enrol_app.command("create")
+def enrol_create(
+    provider: Annotated[str, typer.Option(help="The provider's console email.")],
+    arm: Annotated[str | None, typer.Option(help="Study arm the patients join.")] = None,
+    uses: Annotated[int, typer.Option(help="How many patients may use the code.")] = 1,
+    expires_days: Annotated[
+        int | None,
+        typer.Option(help="Days the code stays valid (default: ENROLMENT_CODE_DAYS)."),
+    ] = None,
+) -> None:
+    """Create an enrolment code; print it and its invite link (https://t.me/BOT?start=CODE)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach import enrolment
+
+    settings = _settings()
+    try:
+        provider_id = _provider_id(settings.database_url, provider)
+        code = enrolment.create_code(
+            provider_id, arm=arm, uses=uses, expires_days=expires_days, url=settings.database_url
+        )
+    except enrolment.EnrolmentError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    arm_note = f", study arm {code.study_arm}" if code.study_arm else ""
+    typer.echo(f"Code: {code.code}")
+    typer.echo(
+        f"For {code.max_uses} patient(s){arm_note}; valid until "
+        f"{code.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    try:
+        username = asyncio.run(enrolment.bot_username(settings))
+    except enrolment.BotUnreachable as error:
+        typer.echo(
+            f"Invite link: not available now. {error} Once the bot runs (`make up`), the link "
+            f"is https://t.me/<bot username>?start={code.code}"
+        )
+        return
+    typer.echo(f"Invite link: {enrolment.invite_link(code.code, username)}")
+
+
+@enrol_app.command("list")
+def enrol_list(
+    provider: Annotated[str, typer.Option(help="The provider's console email.")],
+) -> None:
+    """The provider's enrolment codes, newest first, with their uses and state."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach import enrolment
+
+    settings = _settings()
+    try:
+        codes = enrolment.codes_for(
+            _provider_id(settings.database_url, provider), url=settings.database_url
+        )
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    for code in codes:
+        state = code.status().value.replace("_", " ")
+        arm = f"  arm {code.study_arm}" if code.study_arm else ""
+        typer.echo(
+            f"{code.code}  {code.uses}/{code.max_uses} used  until "
+            f"{code.expires_at:%Y-%m-%d}  {state}{arm}"
+        )
+    if not codes:
+        typer.echo("No codes yet. Create one with `paincoach enrol create --provider EMAIL`.")
+
+
+def _push_time(at: str | None) -> datetime | None:
+    if at is None:
+        return None
+    for layout in PUSH_TIME_FORMATS:
+        try:
+            return datetime.strptime(at.strip(), layout)
+        except ValueError:
+            continue
+    raise _fail(f"--at must be a date and time like 2026-03-01T09:30 (got '{at[:40]}').")
+
+
+@modules_app.command("push")
+def modules_push(
+    target: Annotated[str, typer.Argument(help="A module id or a programme id.")],
+    to: Annotated[
+        list[str],
+        typer.Option(
+            "--to", help="Patient pseudonyms: --to p-1 p-2, --to p-1 --to p-2, or p-1,p-2."
+        ),
+    ],
+    more: Annotated[
+        list[str] | None, typer.Argument(help="More pseudonyms after --to.", show_default=False)
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DDTHH:MM on each patient's own clock (default: now)."),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="Push as this provider (only their patients); default: each "
+            "patient's own provider."
+        ),
+    ] = None,
+) -> None:
+    """Push a module, or a programme (its modules every N days), to patients; prints the plan."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.modules.push import PushError, PushStore
+
+    settings = _settings()
+    pseudonyms = [p.strip() for item in [*to, *(more or [])] for p in item.split(",")]
+    when = _push_time(at)
+    try:
+        provider_id = _provider_id(settings.database_url, provider) if provider else None
+        planned = PushStore(settings.database_url).push(target, pseudonyms, provider_id, when)
+    except PushError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    for push in planned:
+        typer.echo(
+            f"{push.due_local:%Y-%m-%d %H:%M} {push.timezone:<20} {push.pseudonym:<20} "
+            f"{push.module_id}  (job {push.job_id})"
+        )
+    patients = len({p.pseudonym for p in planned})
+    typer.echo(f"Scheduled {len(planned)} module release(s) for {patients} patient(s).")
+
+
+@modules_app.command("scheduled")
+def modules_scheduled(
+    provider: Annotated[str, typer.Option(help="The provider's console email.")],
+) -> None:
+    """The provider's pushes still waiting to be sent, soonest first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.modules.push import PushStore
+
+    settings = _settings()
+    try:
+        waiting = PushStore(settings.database_url).scheduled(
+            _provider_id(settings.database_url, provider)
+        )
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    for push in waiting:
+        typer.echo(
+            f"job {push.job_id:<6} {push.due_local:%Y-%m-%d %H:%M} {push.timezone:<20} "
+            f"{push.pseudonym:<20} {push.module_id}"
+        )
+    if not waiting:
+        typer.echo("Nothing scheduled.")
+
+
+@modules_app.command("cancel")
+def modules_cancel(
+    job: Annotated[int, typer.Argument(help="The job number `modules scheduled` shows.")],
+    provider: Annotated[str, typer.Option(help="The provider's console email.")],
+) -> None:
+    """Cancel one of the provider's pushes that has not been sent yet."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.modules.push import PushStore
+
+    settings = _settings()
+    try:
+        cancelled = PushStore(settings.database_url).cancel(
+            job, _provider_id(settings.database_url, provider)
+        )
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    if not cancelled:
+        raise _fail(f"No waiting push with job number {job} for {provider.strip()}.")
+    typer.echo(f"Cancelled job {job}.")
 
 
 # Console accounts and the console itself ------------------------------------------------
