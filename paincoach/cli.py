@@ -390,11 +390,11 @@ def _push_time(at: str | None) -> datetime | None:
 def modules_push(
     target: Annotated[str, typer.Argument(help="A module id or a programme id.")],
     to: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--to", help="Patient pseudonyms: --to p-1 p-2, --to p-1 --to p-2, or p-1,p-2."
         ),
-    ],
+    ] = None,
     more: Annotated[
         list[str] | None, typer.Argument(help="More pseudonyms after --to.", show_default=False)
     ] = None,
@@ -416,6 +416,8 @@ def modules_push(
     from paincoach.modules.push import PushError, PushStore
 
     settings = _settings()
+    if not to:
+        raise _fail("Name the patients with --to PSEUDONYM (one or more).")
     pseudonyms = [p.strip() for item in [*to, *(more or [])] for p in item.split(",")]
     when = _push_time(at)
     try:

@@ -160,6 +160,7 @@ def test_modules_push_now_with_repeated_and_comma_separated_patients(clinic: str
         (["sleep", "--to", "p-oslo", "--at", "tomorrow 9am"], "--at must be a date and time"),
         (["sleep", "--to", "p-oslo", "--at", "2026-02-30T09:00"], "--at must be a date and time"),
         (["sleep", "--to", ","], "Choose at least one patient"),
+        (["sleep"], "Name the patients with --to PSEUDONYM"),
     ],
 )
 def test_modules_push_refuses_bad_arguments_in_one_line(
