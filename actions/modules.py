@@ -139,6 +139,8 @@ class ValidateModuleForm(EnrolledFormValidation):
     def validate_module_answer(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:  # cleared by an action, not a reply: nothing to read
+            return {}
         module, index = current(tracker)
         if module is None or index >= len(module.steps):
             return {"module_answer": COMPLETED}

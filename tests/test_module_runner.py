@@ -288,3 +288,20 @@ async def test_after_a_check_in_a_waiting_module_is_one_tap_away(store: CoachSto
     (message,) = reminded.messages
     assert "Understanding chronic pain" in message["text"] and "left off" in message["text"]
     assert message["buttons"] == [{"title": "Continue my module", "payload": "/continue_module"}]
+
+
+async def test_a_cleared_answer_is_not_read_as_a_reply(store: CoachStore) -> None:
+    """Rasa validates every slot set since the patient last spoke, including the answer the
+    start of a module clears: that must not move the module on."""
+    enrol(store)
+    modules().start("p-test", MODULE)
+    tracker = make_tracker(
+        text="EXTERNAL: continue_module",
+        slots={"module_id": MODULE, "module_step": 0},
+        filled={"module_answer": None},
+        active_loop="module_form",
+    )
+    _, events = await run(ValidateModuleForm(), tracker)
+    assert "module_step" not in slot_events(events)
+    (place,) = modules().places("p-test")
+    assert place.step_index == 0
