@@ -70,7 +70,7 @@ def test_a_module_now_is_one_job_for_each_patient(
     (first, second) = jobs(database_url)
     assert (first.kind, first.intent, first.entities, first.created_by, first.status) == (
         MODULE_PUSH,
-        "start_module",
+        "continue_module",
         {"module_id": FIRST},
         mine,
         "pending",
@@ -198,12 +198,12 @@ async def test_the_scheduler_delivers_a_push_and_the_module_becomes_assigned(
     trigger = RecordingTrigger()
     scheduler = Scheduler(JobStore(database_url), trigger, Settings(), clock)
     await scheduler.tick()
-    assert [(p, i, e) for p, i, e in trigger.sent if i == "start_module"] == [
-        ("p-ny", "start_module", {"module_id": FIRST})
+    assert [(p, i, e) for p, i, e in trigger.sent if i == "continue_module"] == [
+        ("p-ny", "continue_module", {"module_id": FIRST})
     ]
     clock.advance(timedelta(hours=1))  # 14:00 in Oslo
     await scheduler.tick()
-    assert ("p-oslo", "start_module", {"module_id": FIRST}) in trigger.sent
+    assert ("p-oslo", "continue_module", {"module_id": FIRST}) in trigger.sent
     with session_scope(database_url) as session:
         rows = session.execute(
             select(Participant.pseudonym, ModuleProgress.status, ModuleProgress.step_index).join(
@@ -223,7 +223,7 @@ async def test_a_cancelled_push_is_never_sent(
     trigger = RecordingTrigger()
     clock = FakeClock(NOW + timedelta(hours=2))
     await Scheduler(JobStore(database_url), trigger, Settings(), clock).tick()
-    assert [i for _, i, _ in trigger.sent if i == "start_module"] == []
+    assert [i for _, i, _ in trigger.sent if i == "continue_module"] == []
     with session_scope(database_url) as session:
         assert session.scalars(select(ModuleProgress)).all() == []
 
@@ -278,3 +278,32 @@ def test_reminders_and_pushes_keep_working_side_by_side(
             ).all()
         )
     assert kinds == ["checkin_reminder", MODULE_PUSH]
+
+
+def test_a_completed_module_pushed_again_is_assigned_afresh(
+    clinic: tuple[PushStore, int, int], database_url: str
+) -> None:
+    from paincoach.modules.push import assign_module
+
+    with session_scope(database_url) as session:
+        patient_id = session.scalar(select(Participant.id).where(Participant.pseudonym == "p-oslo"))
+        session.add(
+            ModuleProgress(
+                participant_id=patient_id,
+                module_id=FIRST,
+                status="completed",
+                step_index=9,
+                completed_at=NOW - timedelta(days=10),
+            )
+        )
+    assert assign_module(database_url, "p-oslo", FIRST, NOW)
+    assert not assign_module(database_url, "p-missing", FIRST, NOW)
+    with session_scope(database_url) as session:
+        progress = session.scalar(select(ModuleProgress))
+        assert progress is not None
+        assert (progress.status, progress.step_index, progress.completed_at) == (
+            "assigned",
+            0,
+            None,
+        )
+        assert progress.assigned_at == NOW

@@ -27,7 +27,8 @@ from paincoach.scheduler.jobs import zone
 from paincoach.settings import get_settings
 
 MODULE_PUSH = "module_push"
-START_MODULE = "start_module"
+# A push starts the module through the same intent as "continue my module", with its id.
+START_MODULE = "continue_module"
 MODULE_FOLLOW_UP = "module_follow_up"
 FOLLOW_UP_INTENT = "module_follow_up"
 # A time typed for "now" may be a minute old by the time the form is sent.
@@ -311,8 +312,8 @@ def follow_up_time(now: datetime, after_days: int, timezone: str) -> datetime:
 
 
 def assign_module(url: str | None, pseudonym: str, module_id: str, now: datetime) -> bool:
-    """Record a delivered push as an assigned module, unless the patient already has a record
-    of it (in progress, paused or completed is kept as it is). True if a row was added."""
+    """Record a delivered push as an assigned module. A module in progress or paused keeps its
+    place; a completed one pushed again is assigned afresh. True if it is now assigned."""
     with session_scope(url) as session:
         patient_id = session.scalar(
             select(Participant.id).where(Participant.pseudonym == pseudonym)
@@ -331,4 +332,17 @@ def assign_module(url: str | None, pseudonym: str, module_id: str, now: datetime
             .on_conflict_do_nothing()
             .returning(ModuleProgress.id)
         ).scalar()
-        return added is not None
+        if added is not None:
+            return True
+        again = session.execute(
+            update(ModuleProgress)
+            .where(
+                ModuleProgress.participant_id == patient_id,
+                ModuleProgress.module_id == module_id,
+                ModuleProgress.status == "completed",
+            )
+            .values(status="assigned", step_index=0, completed_at=None)
+            .values(assigned_at=now, updated_at=now)
+            .returning(ModuleProgress.id)
+        ).scalar()
+        return again is not None
