@@ -5,7 +5,8 @@ module, a programme's modules released every `every_days` days at the same wall-
 in each patient's own time zone. A module counts as *assigned* (a `ModuleProgress` row with
 status "assigned") when its job is delivered, not when it is scheduled: a nine-module
 programme shows one module assigned, then the next three days later, and a cancelled push
-leaves no trace in the patient's record. Completing a module schedules its follow-up.
+leaves no trace in the patient's record. A module in progress keeps its place when pushed
+again; a completed one is assigned afresh. Completing a module schedules its follow-up.
 """
 
 from __future__ import annotations
