@@ -21,7 +21,7 @@ from actions.modules import (
     remind_of_waiting_module,
 )
 from paincoach.db.engine import session_scope
-from paincoach.db.models import ModuleAnswer, ModuleProgress
+from paincoach.db.models import ModuleAnswer, ModuleProgress, ScheduledJob
 from paincoach.db.store import CoachStore
 from paincoach.modules.runner import (
     CARRY_ON,
@@ -168,6 +168,10 @@ async def test_a_module_runs_to_the_end_and_every_answer_is_saved(
                 ModuleAnswer.id
             )
         ).all()
+        follow_up = session.scalar(
+            select(ScheduledJob).where(ScheduledJob.kind == "module_follow_up")
+        )
+        assert follow_up is not None and follow_up.entities == {"module_id": MODULE}
     interactive = [s for s in module.steps if s.kind in ("question", "choice", "scale")]
     assert [row.step_id for row in saved] == [s.id for s in interactive]
     assert ("your-understanding", "question", "Because my nerves got sensitive") in saved
