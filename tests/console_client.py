@@ -1,0 +1,95 @@
+"""The provider console under test: the real app on a real database, driven like a browser."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from paincoach.console.accounts import Accounts
+from paincoach.console.app import create_app
+from paincoach.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def console_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test console: its own database and secret, nothing read from var/."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "console_secret_key": "test-console-secret-0123456789abcdef",
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def console_app(database_url: str, **overrides: Any) -> FastAPI:
+    return create_app(console_settings(database_url, **overrides))
+
+
+def accounts(app: FastAPI) -> Accounts:
+    found: Accounts = app.state.console.accounts
+    return found
+
+
+def add_user(app: FastAPI, email: str, role: str = "provider") -> int:
+    return accounts(app).add_user(email, role, PASSWORD).id
+
+
+def csrf_from(html: str) -> str:
+    found = CSRF_INPUT.search(html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+class Browser:
+    """One person's browser: cookies kept, forms sent with the page's CSRF token."""
+
+    def __init__(self, app: FastAPI, base_url: str = "http://testserver") -> None:
+        self.client = TestClient(app, base_url=base_url, follow_redirects=False)
+        self.token: str | None = None
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.client.get(path, **kwargs)
+        if "csrf_token" in response.text:
+            self.token = csrf_from(response.text)
+        return response
+
+    def csrf(self) -> str:
+        if self.token is None:
+            self.get("/login")
+        assert self.token is not None
+        return self.token
+
+    def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: str | None = "page",
+        **kwargs: Any,
+    ) -> httpx.Response:  # fmt: skip
+        """A form post with the page's token (csrf="page"), another token, or none (None)."""
+        form = dict(data or {})
+        if csrf == "page":
+            form["csrf_token"] = self.csrf()
+        elif csrf is not None:
+            form["csrf_token"] = csrf
+        response = self.client.post(path, data=form, **kwargs)
+        if "csrf_token" in response.text:
+            self.token = csrf_from(response.text)
+        return response
+
+    def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
+        self.get("/login")
+        return self.post("/login", {"email": email, "password": password})
+
+    def logout(self) -> httpx.Response:
+        return self.post("/logout")
+
+
+def logged_in(app: FastAPI, email: str, base_url: str = "http://testserver") -> Browser:
+    browser = Browser(app, base_url)
+    response = browser.login(email)
+    assert response.status_code == 303, response.text
+    return browser
