@@ -10,6 +10,7 @@ so two patients can never both take the last use.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -316,20 +317,28 @@ def bot_api(settings: Settings) -> tuple[str, str]:
 
 
 _usernames: dict[tuple[str, str], str] = {}
+_unreachable: dict[tuple[str, str], tuple[float, str]] = {}
+RETRY_GET_ME_SECONDS = 30.0  # a page that lists codes does not wait on a dead bot every time
 
 
 async def bot_username(settings: Settings) -> str:
-    """The bot's username from getMe, asked once per process and bot."""
+    """The bot's username from getMe, asked once per process and bot (a failure is
+    remembered for RETRY_GET_ME_SECONDS). Raises BotUnreachable."""
     token, base_url = bot_api(settings)
     key = (base_url, token)
-    if key not in _usernames:
-        request = HTTPXRequest(connect_timeout=3.0, read_timeout=5.0)
-        try:
-            async with Bot(token, base_url=base_url, request=request) as bot:
-                _usernames[key] = bot.username
-        except TelegramError as error:
-            # The error's text can carry the URL, and with it the token: name the type only.
-            raise BotUnreachable(
-                f"Telegram did not answer ({type(error).__name__}); is the bot running?"
-            ) from None
+    if key in _usernames:
+        return _usernames[key]
+    failed = _unreachable.get(key)
+    if failed is not None and time.monotonic() - failed[0] < RETRY_GET_ME_SECONDS:
+        raise BotUnreachable(failed[1])
+    request = HTTPXRequest(connect_timeout=3.0, read_timeout=5.0)
+    try:
+        async with Bot(token, base_url=base_url, request=request) as bot:
+            _usernames[key] = bot.username
+    except TelegramError as error:
+        # The error's text can carry the URL, and with it the token: name the type only.
+        message = f"Telegram did not answer ({type(error).__name__}); is the bot running?"
+        _unreachable[key] = (time.monotonic(), message)
+        raise BotUnreachable(message) from None
+    _unreachable.pop(key, None)
     return _usernames[key]

@@ -253,3 +253,25 @@ async def test_an_unreachable_bot_is_said_plainly_without_the_token() -> None:
     with pytest.raises(enrolment.BotUnreachable) as caught:
         await enrolment.bot_username(settings)
     assert "bot running" in str(caught.value) and token not in str(caught.value)
+
+
+async def test_a_bot_that_was_down_is_asked_again_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import free_port
+
+    port = free_port()
+    standin = BotApiStandIn(bot_username="late_bot")
+    settings = Settings(
+        telegram_bot_token=standin.token, telegram_api_base_url=f"http://127.0.0.1:{port}/bot"
+    )
+    with pytest.raises(enrolment.BotUnreachable):
+        await enrolment.bot_username(settings)
+    await standin.start(port=port)
+    try:
+        with pytest.raises(enrolment.BotUnreachable):  # remembered: no wait on every page
+            await enrolment.bot_username(settings)
+        monkeypatch.setattr(enrolment, "RETRY_GET_ME_SECONDS", 0.0)
+        assert await enrolment.bot_username(settings) == "late_bot"
+    finally:
+        await standin.stop()
