@@ -41,9 +41,14 @@ def add_user(app: FastAPI, email: str, role: str = "provider") -> int:
 
 
 def csrf_from(html: str) -> str:
-    found = CSRF_INPUT.search(html)
-    assert found, "the page has no form with a CSRF token"
-    return found.group(1)
+    """The page's CSRF token, checking that every form that posts carries it (a browser
+    sends each form's own field, not the first one on the page)."""
+    tokens = CSRF_INPUT.findall(html)
+    assert tokens, "the page has no form with a CSRF token"
+    posting = len(re.findall(r"<form[^>]*method=\"post\"", html, re.IGNORECASE))
+    assert len(tokens) >= posting, f"{posting} forms post but {len(tokens)} carry a token"
+    assert len(set(tokens)) == 1, "the forms of one page carry different tokens"
+    return str(tokens[0])
 
 
 class Browser:
