@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -27,8 +28,15 @@ def console_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+# argon2id at a test's cost: the production cost (~0.5 s a hash on a busy CI machine) times
+# hundreds of logins would make the suite crawl; what is tested is behaviour, not cost.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 def console_app(database_url: str, **overrides: Any) -> FastAPI:
-    return create_app(console_settings(database_url, **overrides))
+    app = create_app(console_settings(database_url, **overrides))
+    accounts(app).hasher = FAST_HASHER
+    return app
 
 
 def accounts(app: FastAPI) -> Accounts:

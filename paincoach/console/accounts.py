@@ -40,10 +40,6 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # fewer writes: last_seen_at moves 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 DEMO_PROVIDER_EMAIL = "demo-provider@paincoach.local"
 
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
 
 class AccountError(ValueError):
     """An account could not be created or changed; the message says why, for the user."""
@@ -132,14 +128,22 @@ class LoginLimiter:
 class Accounts:
     """Console users and their sessions in the app database."""
 
-    def __init__(self, settings: Settings, secret: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, secret: str | None = None, hasher: PasswordHasher | None = None
+    ) -> None:
         self.settings = settings
+        self.hasher = hasher or PasswordHasher()  # argon2id with the library's (RFC 9106) costs
         self.url = settings.database_url
         self.idle = timedelta(hours=settings.console_session_hours)
         self._secret = secret
         self.limiter = LoginLimiter(
             settings.login_attempts_per_account, settings.login_attempts_per_address
         )
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """Checked when the email is unknown, so that both answers take the same time."""
+        return self.hasher.hash(secrets.token_urlsafe(16))
 
     @cached_property
     def signer(self) -> Signer:
@@ -156,7 +160,7 @@ class Accounts:
         check_password(password)
         try:
             with session_scope(self.url) as session:
-                user = ConsoleUser(email=email, role=role, password_hash=_hasher.hash(password))
+                user = ConsoleUser(email=email, role=role, password_hash=self.hasher.hash(password))
                 session.add(user)
                 session.flush()
                 return user
@@ -204,7 +208,7 @@ class Accounts:
             )
             if user is None:
                 raise AccountError(f"There is no account for {email.strip()}.")
-            user.password_hash = _hasher.hash(password)
+            user.password_hash = self.hasher.hash(password)
             session.execute(
                 update(ConsoleSession)
                 .where(ConsoleSession.user_id == user.id, ConsoleSession.ended_at.is_(None))
@@ -257,17 +261,17 @@ class Accounts:
         if len(password) > MAX_PASSWORD_LENGTH:
             return False
         try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            self.hasher.verify(user.password_hash if user else self._dummy_hash, password)
         except (VerificationError, InvalidHashError):
             return False
         if user is None:
             return False
-        if _hasher.check_needs_rehash(user.password_hash):
+        if self.hasher.check_needs_rehash(user.password_hash):
             with session_scope(self.url) as session:
                 session.execute(
                     update(ConsoleUser)
                     .where(ConsoleUser.id == user.id)
-                    .values(password_hash=_hasher.hash(password))
+                    .values(password_hash=self.hasher.hash(password))
                 )
         return True
 
