@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paincoach import alerts
 from paincoach.charts import patient_zone
 from paincoach.console.accounts import Accounts, console_secret
 from paincoach.console.dependencies import (
@@ -29,13 +30,13 @@ from paincoach.console.dependencies import (
 from paincoach.console.routers import (
     account,
     admin,
-    alerts,
     auth,
     enrolment,
     inbox,
     modules,
     patients,
 )
+from paincoach.console.routers import alerts as alert_pages
 from paincoach.settings import Settings, get_settings
 
 ERROR_TITLES = {
@@ -66,6 +67,7 @@ def _one_decimal(value: float | None) -> str:
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.filters.update(when=_local_time, day=_day, one_decimal=_one_decimal)
+    templates.env.globals.update(alert_labels=alerts.LABELS, urgent_alerts=alerts.URGENT)
     templates.env.trim_blocks = True
     templates.env.lstrip_blocks = True
     return templates
@@ -91,8 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.console = state
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (auth, patients, enrolment, modules, inbox, alerts, account, admin):
-        app.include_router(router.router)
+    for area in (auth, patients, enrolment, modules, inbox, alert_pages, account, admin):
+        app.include_router(area.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:

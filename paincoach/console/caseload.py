@@ -15,6 +15,7 @@ from statistics import mean
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from paincoach.alerts import URGENT
 from paincoach.db.engine import session_scope
 from paincoach.db.models import (
     CareTeamAlert,
@@ -31,7 +32,6 @@ from paincoach.db.models import (
 )
 from paincoach.modules.schema import Module
 
-URGENT_ALERTS = frozenset({"crisis", "red_flag"})
 COMPLETED = "completed"
 RECORD_DAYS = 30
 
@@ -53,6 +53,7 @@ class PatientSummary:
 
     pseudonym: str
     nickname: str | None
+    timezone: str
     enrolled_at: datetime
     last_checkin_at: datetime | None
     peg_week: float | None  # mean PEG of the last 7 days
@@ -196,6 +197,7 @@ def caseload(
             PatientSummary(
                 pseudonym=patient.pseudonym,
                 nickname=patient.nickname,
+                timezone=patient.timezone,
                 enrolled_at=patient.consented_at,
                 last_checkin_at=last_checkin.get(patient.id),
                 peg_week=_mean_peg([c for c in checkins if c.started_at >= week_ago]),
@@ -203,7 +205,7 @@ def caseload(
                 checkin_days=int(checkin_days.get(patient.id, 0)),
                 days_enrolled=(now - patient.consented_at).days + 1,
                 open_alerts=len(alerts[patient.id]),
-                urgent_alerts=sum(kind in URGENT_ALERTS for kind in alerts[patient.id]),
+                urgent_alerts=sum(kind in URGENT for kind in alerts[patient.id]),
                 module=module_place(current[patient.id], modules)
                 if patient.id in current
                 else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from paincoach.alerts import AlertStore
+from paincoach.alerts import MEANINGS, AlertStore
 from paincoach.console.dependencies import (
     ConsoleState,
     Provider,
@@ -24,9 +24,15 @@ def _page(
     alerts = AlertStore(state.settings.database_url).alerts(
         user_id, include_acknowledged=everything
     )
-    return render(
-        request, "alerts/page.html", {"alerts": alerts, "everything": everything}, block=block
-    )
+    settings = state.settings
+    meanings = {
+        kind: meaning.replace("ALERT_SILENT_DAYS", str(settings.alert_silent_days)).replace(
+            "MODULE_STALLED_DAYS", str(settings.module_stalled_days)
+        )
+        for kind, meaning in MEANINGS.items()
+    }
+    context = {"alerts": alerts, "everything": everything, "meanings": meanings}
+    return render(request, "alerts/page.html", context, block=block)
 
 
 @router.get("", response_class=HTMLResponse)
