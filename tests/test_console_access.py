@@ -301,3 +301,14 @@ def test_assets_come_from_the_package(clinic: Clinic) -> None:
     assert "https://" not in page
     for asset in ("/static/console.css", "/static/htmx-2.0.11.min.js"):
         assert browser.get(asset).status_code == 200
+
+
+def test_pages_are_not_framed_cached_or_referred(clinic: Clinic) -> None:
+    browser = logged_in(clinic.app, "a@clinic.example")
+    page = browser.get("/patients/own-patient")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert 'style="' not in page.text and "<script>" not in page.text  # nothing inline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import quote
 
@@ -39,6 +40,15 @@ from paincoach.console.routers import (
 from paincoach.console.routers import alerts as alert_pages
 from paincoach.settings import Settings, get_settings
 
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",  # URLs name patients by pseudonym
+}
 ERROR_TITLES = {
     403: "Not allowed",
     404: "Not found",
@@ -95,6 +105,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for area in (auth, patients, enrolment, modules, inbox, alert_pages, account, admin):
         app.include_router(area.router)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Pages hold health data: not framed, not cached, no address leaked to other sites."""
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
