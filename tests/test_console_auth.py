@@ -443,3 +443,50 @@ def test_users_add_on_a_terminal_asks_twice_without_echo(cli_database: str) -> N
     assert process.returncode == 0, shown
     assert "Repeat for confirmation" in shown and PASSWORD not in shown  # nothing echoed
     assert Browser(console_app(cli_database)).login(EMAIL).status_code == 303
+
+
+# --- serving it -------------------------------------------------------------------------
+
+
+def test_paincoach_console_serves_the_app_on_the_configured_address(cli_database: str) -> None:
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": cli_database, "CONSOLE_PORT": str(port),
+           "CONSOLE_SECRET_KEY": "served-console-secret"}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paincoach.cli", "console"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).text == "ok":
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        login = httpx.get(f"http://127.0.0.1:{port}/patients")
+        assert login.status_code == 303 and login.headers["location"] == "/login?next=/patients"
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    assert f"Provider console at http://127.0.0.1:{port}" in output
+    assert "GET /patients" not in output  # no access log: URLs name patients
+
+
+def test_the_stack_starts_the_console_with_its_settings() -> None:
+    from paincoach.settings import Settings
+    from paincoach.stack import STANDIN_TOKEN, Stack
+
+    settings = Settings(console_port=8123, public_console_url="https://c.example",
+                        console_secret_key="k" * 32, telegram_bot_token="")  # fmt: skip
+    stack = Stack(settings, telegram=True, standin_port=8999)
+    env = stack._console_env()
+    assert env["CONSOLE_PORT"] == "8123" and env["PUBLIC_CONSOLE_URL"] == "https://c.example"
+    assert env["CONSOLE_SECRET_KEY"] == "k" * 32
+    assert env["TELEGRAM_BOT_TOKEN"] == STANDIN_TOKEN
+    assert env["TELEGRAM_API_BASE_URL"] == "http://127.0.0.1:8999/bot"
+    assert stack.console_url == "http://127.0.0.1:8123"
