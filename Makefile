@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
 RASA_ENV  := PYTHONWARNINGS=ignore
 
-.PHONY: help setup train run up serve test lint validate test-stories pytest bench bench-nlu bench-safety clean
+.PHONY: help setup train run up serve test lint validate test-stories pytest browser bench bench-nlu bench-safety clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -78,8 +78,17 @@ test-stories: $(MODEL) $(RISK)
 	$(RASA_ENV) $(RASA) test core --stories tests/stories --model $(MODEL) \
 		--fail-on-prediction-errors --out results/stories
 
-pytest: setup $(MODEL) $(RISK)
+pytest: setup browser $(MODEL) $(RISK)
 	$(VENV)/bin/pytest
+
+# Headless Chromium for the console's browser tests: Debian's package (Playwright's own
+# download cannot run here). Without apt the browser tests skip, except under CI=true.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null \
+		&& $(SUDO) apt-get update -q \
+		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; } \
+		|| echo "No chromium and no apt-get: the browser tests will be skipped."
 
 bench: setup $(MODEL) $(RISK)  ## Gateway overhead against bare Rasa, reminder fan-out
 	$(VENV)/bin/python -m paincoach.bench.gateway

@@ -108,3 +108,42 @@ def e2e_stack(e2e_settings, tmp_path_factory: pytest.TempPathFactory):  # type: 
     services.start()
     yield services
     services.stop()
+
+
+@pytest.fixture(scope="session")
+def full_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Everything `make up` runs (Rasa, actions, gateway with its scheduler, console) with
+    the Bot API stand-in as Telegram, on its own SQLite files and free ports; started once.
+    The scheduler ticks every second so pushes, replies and alerts arrive quickly."""
+    from paincoach.settings import Settings
+    from paincoach.stack import MODEL, Stack
+
+    if not MODEL.exists():
+        if ON_CI:
+            pytest.fail(f"No trained model at {MODEL}: `make test` trains it before pytest")
+        pytest.skip(f"No trained model at {MODEL}; run `make train` first")
+    folder = tmp_path_factory.mktemp("full")
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'paincoach.db'}",
+        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
+        rasa_token="full-stack-token",
+        rasa_port=free_port(),
+        action_server_port=free_port(),
+        console_port=free_port(),
+        console_secret_key=secrets.token_urlsafe(32),
+    )
+    # The children read their settings from the environment.
+    tick = {"SCHEDULER_TICK_SECONDS": "1", "RASA_RETRY_SECONDS": "1"}
+    saved = {name: os.environ.get(name) for name in tick}
+    os.environ.update(tick)
+    services = Stack(settings, log_dir=folder / "logs", telegram=True, standin_port=free_port())
+    try:
+        services.start()
+        yield services
+    finally:
+        services.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
