@@ -8,8 +8,9 @@ from sqlalchemy import create_engine, func, select, text
 
 from actions.data_rights import ERASE_CONVERSATION, ActionDeleteMyData
 from paincoach.db.engine import session_scope
-from paincoach.db.models import Base, ErasureRequest
+from paincoach.db.models import Base, Code, Coding, ConsoleUser, ErasureRequest, Participant
 from paincoach.db.store import CoachStore
+from paincoach.modules.progress import ModuleStore
 from tests.helpers import enrol, make_tracker, run, texts
 
 
@@ -25,6 +26,26 @@ def fill_everything(store: CoachStore, sender: str) -> None:
     )  # fmt: skip
     store.add_care_team_message(sender, "hello")
     store.record_safety_event(sender, "crisis")
+    progress = ModuleStore(store.url)
+    progress.start(sender, "understanding-pain")
+    progress.save_answer(sender, "understanding-pain", "your-understanding", "question", "x")
+    with session_scope(store.url) as session:
+        coder = ConsoleUser(email=f"coder-{sender}@study.example", role="researcher",
+                            password_hash="-")  # fmt: skip
+        code = Code(name=f"pacing-{sender}")
+        session.add_all([coder, code])
+        session.flush()
+        participant = session.scalar(select(Participant).where(Participant.pseudonym == sender))
+        assert participant is not None
+        session.add(Coding(code_id=code.id, coder_id=coder.id, participant_id=participant.id,
+                           event_id=1, start=0, end=1))  # fmt: skip
+
+
+# Tables that are not about one participant: accounts, the codebook, the audit log.
+NOT_PER_PARTICIPANT = {
+    "erasure_requests", "consent_refusals", "console_users", "console_sessions",
+    "enrolment_codes", "codes", "audit_log", "password_resets",
+}  # fmt: skip
 
 
 def row_counts(url: str) -> dict[str, int]:
@@ -32,7 +53,7 @@ def row_counts(url: str) -> dict[str, int]:
         return {
             table.name: session.scalar(select(func.count()).select_from(table)) or 0
             for table in Base.metadata.sorted_tables
-            if table.name not in ("erasure_requests", "consent_refusals")
+            if table.name not in NOT_PER_PARTICIPANT
         }
 
 

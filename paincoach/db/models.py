@@ -55,6 +55,10 @@ class Participant(Base):
     pseudonym: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     consented_at: Mapped[datetime]
     research_consent: Mapped[bool] = mapped_column(default=False)
+    # Research use of free text (notes, module answers, messages): a separate, optional yes.
+    free_text_consent: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Withdrawn from the research: out of researcher views and exports from then on.
+    research_withdrawn_at: Mapped[datetime | None]
     nickname: Mapped[str | None] = mapped_column(String(40))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     checkin_time: Mapped[time | None]
@@ -398,3 +402,72 @@ class ModuleAnswer(Base):
     kind: Mapped[str] = mapped_column(String(12))  # question, choice, scale or checkpoint
     answer: Mapped[str] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who looked at or changed what in the console, when and from where. Append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL"), index=True
+    )
+    actor_email: Mapped[str | None] = mapped_column(String(254))  # kept if the account goes
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(400))
+
+
+class Code(Base):
+    """A code of the project codebook, for qualitative coding; codes may nest."""
+
+    __tablename__ = "codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    colour: Mapped[str] = mapped_column(String(7), default="#4c78a8")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("codes.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Coding(Base):
+    """A code applied by one coder to a message, or a span of it, with an optional memo."""
+
+    __tablename__ = "codings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("codes.id", ondelete="CASCADE"), index=True)
+    coder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", ondelete="SET NULL")
+    )
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    # The message: the id of its event in Rasa's tracker store (another database).
+    event_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    start: Mapped[int]  # character offsets in the message text, end exclusive
+    end: Mapped[int]
+    memo: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PasswordReset(Base):
+    """A one-time link an admin made for an account to set a new password."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -17,12 +17,15 @@ from paincoach.db.models import (
     CareTeamAlert,
     CareTeamMessage,
     CheckIn,
+    Coding,
     ConsentRefusal,
     CopingSession,
     ErasureRequest,
     FlareUpPlan,
     Goal,
     GoalReview,
+    ModuleAnswer,
+    ModuleProgress,
     Participant,
     PendingMessage,
     SafetyEvent,
@@ -352,7 +355,7 @@ class CoachStore:
             session.execute(delete(GoalReview).where(GoalReview.goal_id.in_(goal_ids)))
             for table in (
                 CheckIn, CopingSession, Goal, FlareUpPlan, CareTeamMessage, SafetyEvent,
-                CareTeamAlert, ScheduledJob,
+                CareTeamAlert, ScheduledJob, ModuleProgress, ModuleAnswer, Coding,
             ):  # fmt: skip
                 session.execute(delete(table).where(table.participant_id == participant.id))
             session.execute(delete(Participant).where(Participant.id == participant.id))
