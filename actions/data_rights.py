@@ -7,7 +7,7 @@ from rasa_sdk.events import ActiveLoop, AllSlotsReset
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import CoachAction, Events, store
+from actions.common import CoachAction, EnrolledAction, Events, store
 
 # Rasa saves this turn's events after the action returns, so the channel that delivers the
 # reply erases the tracker events afterwards, when it sees this marker.
@@ -31,3 +31,26 @@ class ActionDeleteMyData(CoachAction):
         )
         dispatcher.utter_message(json_message=ERASE_CONVERSATION)
         return [AllSlotsReset(), ActiveLoop(None)]
+
+
+class ActionWithdrawResearch(EnrolledAction):
+    """Leave the research: out of every researcher view and export from now on."""
+
+    def name(self) -> str:
+        return "action_withdraw_research"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Events:
+        if store().withdraw_from_research(tracker.sender_id):
+            dispatcher.utter_message(
+                text="Done — you've withdrawn from the research. From now on researchers "
+                "won't see anything of yours, and nothing of yours goes into their data "
+                "exports. Your coaching carries on exactly as before."
+            )
+        else:
+            dispatcher.utter_message(
+                text="You're not part of the research, so researchers don't see your data. "
+                "Your coaching carries on as before."
+            )
+        return []

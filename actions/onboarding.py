@@ -27,7 +27,9 @@ from paincoach.db.store import Consent
 from paincoach.preferences import parse_timezone
 from paincoach.settings import get_settings
 
-ONBOARDING_SLOTS = ("consent", "research_consent", "nickname", "checkin_time", "timezone")
+ONBOARDING_SLOTS = (
+    "consent", "research_consent", "free_text_consent", "nickname", "checkin_time", "timezone",
+)  # fmt: skip
 YES_WORDS = ("yes", "yeah", "yep", "i agree", "agree", "ok", "okay", "sure", "fine", "y")
 NO_WORDS = ("no", "nope", "nah", "i don't", "i do not", "don't agree", "disagree", "n")
 
@@ -95,6 +97,8 @@ class ValidateOnboardingForm(CoachFormValidation):
             return []
         if tracker.get_slot("consent") is False:
             return ["consent"]  # a refusal ends onboarding here
+        if tracker.get_slot("research_consent") is False:  # free text is a research question
+            return [slot for slot in domain_slots if slot != "free_text_consent"]
         return domain_slots
 
     def validate_consent(
@@ -112,6 +116,14 @@ class ValidateOnboardingForm(CoachFormValidation):
         if answer is None:
             dispatcher.utter_message(text="A simple yes or no is all I need here.")
         return {"research_consent": answer}
+
+    def validate_free_text_consent(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        answer = read_yes_no(tracker)
+        if answer is None:
+            dispatcher.utter_message(text="A simple yes or no is all I need here.")
+        return {"free_text_consent": answer}
 
     def validate_nickname(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -179,6 +191,8 @@ class ActionSubmitOnboarding(CoachAction):
         # The enrolment code is kept only once redeemed, which ties the patient to its provider.
         consent = Consent(
             research=tracker.get_slot("research_consent") is True,
+            free_text=tracker.get_slot("research_consent") is True
+            and tracker.get_slot("free_text_consent") is True,
             nickname=str(tracker.get_slot("nickname")),
             checkin_time=time(hour, minute),
             timezone=str(tracker.get_slot("timezone")),

@@ -58,6 +58,14 @@ QUESTIONS: dict[str, Question] = {
         ),
         [{"title": "Yes, that's fine", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
     ),
+    "free_text_consent": Question(
+        (
+            "And your own words — notes, answers you type, messages to me? Researchers "
+            "would read them under the same random code. If you say no, they see only "
+            "numbers and button choices.",
+        ),
+        [{"title": "Yes, they may", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}],
+    ),
     "nickname": Question(("What would you like me to call you?",)),
     "checkin_time": Question(
         ("What time of day suits you for a short daily check-in? For example 8pm or 09:30.",),

@@ -94,3 +94,16 @@ async def test_tracker_events_are_erased_and_the_request_closed(
         request = session.scalar(select(ErasureRequest))
         assert request is not None and isinstance(request.tracker_erased_at, datetime)
     engine.dispose()
+
+
+async def test_withdrawing_from_the_research(store: CoachStore) -> None:
+    from actions.data_rights import ActionWithdrawResearch
+
+    enrol(store)  # with research consent
+    messages, _ = await run(ActionWithdrawResearch(), make_tracker(intent="withdraw_research"))
+    assert "withdrawn from the research" in texts(messages)
+    participant = store.participant("p-test")
+    assert participant is not None and participant.research_withdrawn_at is not None
+    again, _ = await run(ActionWithdrawResearch(), make_tracker(intent="withdraw_research"))
+    assert "not part of the research" in texts(again)
+    assert store.export("p-test")["participant"]["research_withdrawn_at"] is not None  # type: ignore[index]

@@ -454,3 +454,30 @@ async def wait_for(probe, timeout: float = 10):  # type: ignore[no-untyped-def]
             raise AssertionError("timed out")
         await asyncio.sleep(0.05)
     return found
+
+
+async def test_research_consent_with_free_text_and_withdrawal_from_mydata(
+    telegram: Telegram,
+) -> None:
+    patient = telegram.patient(5310)
+    await patient.command("start", until="Do you agree")
+    await patient.presses("Yes, I agree", until="optional")
+    await patient.presses("Yes, that's fine", until="your own words")
+    await patient.presses("Yes, they may", until="call you")
+    await patient.says("Robin", until="time of day")
+    await patient.says("8pm", until="time zone")
+    await patient.says("Oslo", until="what we can do")
+    store = CoachStore(telegram.settings.database_url)
+    pseudonym = _pseudonym(telegram, 5310)
+    joined = store.participant(pseudonym)
+    assert joined is not None and joined.research_consent and joined.free_text_consent
+
+    await patient.command("mydata", until="taking part in the research")
+    await patient.presses("Withdraw from the research", until="withdrawn from the research")
+    withdrawn = store.participant(pseudonym)
+    assert withdrawn is not None and withdrawn.research_withdrawn_at is not None
+    # Nothing more to withdraw from: /mydata no longer offers it.
+    await patient.command("mydata", until="Everything I have stored")
+    assert "taking part in the research" not in " ".join(
+        m.text or "" for m in telegram.standin.sent_messages(5310)[-2:]
+    )

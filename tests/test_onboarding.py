@@ -112,3 +112,23 @@ async def test_returning_participant_is_welcomed_back(store: CoachStore) -> None
     assert "Welcome back Sam" in texts(messages)
     _, events = await run(ValidateOnboardingForm(), make_tracker(active_loop="onboarding_form"))
     assert slot_events(events).get("requested_slot") is None  # nothing more to ask
+
+
+async def test_free_text_consent_is_asked_only_after_a_yes_to_research(store: CoachStore) -> None:
+    form = ValidateOnboardingForm()
+    slots = ["consent", "research_consent", "free_text_consent", "nickname"]
+    no = make_tracker(slots={"consent": True, "research_consent": False})
+    yes = make_tracker(slots={"consent": True, "research_consent": True})
+    assert "free_text_consent" not in await form.required_slots(slots, None, no, {})  # type: ignore[arg-type]
+    assert "free_text_consent" in await form.required_slots(slots, None, yes, {})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("research", "free_text", "kept"), [
+    (True, True, True), (True, False, False), (False, True, False)])  # fmt: skip
+async def test_free_text_consent_is_stored_only_with_research_consent(
+    store: CoachStore, research: bool, free_text: bool, kept: bool
+) -> None:
+    slots = {**CONSENTED, "research_consent": research, "free_text_consent": free_text}
+    await run(ActionSubmitOnboarding(), make_tracker(slots=slots))
+    participant = store.participant("p-test")
+    assert participant is not None and participant.free_text_consent is kept

@@ -51,6 +51,7 @@ class Consent:
     checkin_time: time
     timezone: str
     enrolment_code: str | None = None
+    free_text: bool = False  # research use of free text, only with research consent
 
 
 class CoachStore:
@@ -79,6 +80,7 @@ class CoachStore:
                 participant = Participant(pseudonym=pseudonym, consented_at=utcnow())
                 session.add(participant)
             participant.research_consent = consent.research
+            participant.free_text_consent = consent.research and consent.free_text
             participant.nickname = consent.nickname
             participant.checkin_time = consent.checkin_time
             participant.timezone = consent.timezone
@@ -300,6 +302,16 @@ class CoachStore:
             if event is not None:
                 event.safe_now = safe
 
+    def withdraw_from_research(self, pseudonym: str) -> bool:
+        """Take the participant out of every research view and export from now on; False
+        when they were not in the research (no research consent, or already withdrawn)."""
+        with self._session() as session:
+            participant = self._require(session, pseudonym)
+            if not participant.research_consent or participant.research_withdrawn_at:
+                return False
+            participant.research_withdrawn_at = utcnow()
+            return True
+
     # Preferences ------------------------------------------------------------------------
 
     def set_checkin_time(self, pseudonym: str, checkin_time: time) -> None:
@@ -336,6 +348,8 @@ class CoachStore:
                 "flare_up_plans": rows(FlareUpPlan),
                 "care_team_messages": rows(CareTeamMessage),
                 "safety_events": rows(SafetyEvent),
+                "module_progress": rows(ModuleProgress),
+                "module_answers": rows(ModuleAnswer),
             }
 
     # Erasure ----------------------------------------------------------------------------

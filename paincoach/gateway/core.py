@@ -20,7 +20,7 @@ from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.store import CoachStore
 from paincoach.gateway.providers import ProviderRelay
 from paincoach.gateway.render import keyboard
-from paincoach.rasa_client import BotMessage, RasaClient, RasaUnavailable
+from paincoach.rasa_client import BotMessage, Button, RasaClient, RasaUnavailable
 from paincoach.safety import assess, load_model
 from paincoach.safety.context import RecentMessages
 from paincoach.safety.tiers import carries_meaning
@@ -40,6 +40,7 @@ STALE_BUTTON = (
     "That button is from an earlier message, so I can't use it now. Just tell me what you'd like."
 )
 USED_BUTTON = "You've already answered that one."
+WITHDRAW_BUTTON = Button("Withdraw from the research", "/withdraw_research")
 
 
 def retry_seconds(error: RetryAfter) -> float:
@@ -273,6 +274,23 @@ class Gateway:
                 document=InputFile(body, filename="paincoach-my-data.json"),
                 caption="Everything I have stored about you.",
             )
+        )
+        participant = export["participant"]
+        if participant["research_consent"] and not participant["research_withdrawn_at"]:
+            await self._offer_withdrawal(chat_id, pseudonym)
+
+    async def _offer_withdrawal(self, chat_id: int, pseudonym: str) -> None:
+        """With /mydata: leaving the research is one tap away."""
+        sent = await with_retries(
+            lambda: self.bot.send_message(
+                chat_id,
+                "You're taking part in the research. If you'd rather researchers didn't see "
+                "your data from now on, you can withdraw; your coaching carries on as before.",
+                reply_markup=keyboard([WITHDRAW_BUTTON]),
+            )
+        )
+        await asyncio.to_thread(
+            self.channel.remember_keyboard, pseudonym, sent.message_id, [WITHDRAW_BUTTON.payload]
         )
 
 
