@@ -62,7 +62,8 @@ def record_charts(
     window = [today - timedelta(days=days - 1 - i) for i in range(days)]
     by_day = daily_values(checkins, timezone)
 
-    figure = Figure(figsize=(9.0, 6.4), dpi=100, facecolor="white")
+    # Constrained layout sizes the four panels to the figure (tight_layout shrank them).
+    figure = Figure(figsize=(9.0, 6.4), dpi=100, facecolor="white", layout="constrained")
     FigureCanvasSVG(figure)
     grid = figure.subplots(2, 2, sharex=True, sharey=True)
     step = max(1, round(days / 4.3))
@@ -84,7 +85,6 @@ def record_charts(
         if not ys:
             axes.text(0.5, 0.5, "no answers in these days", transform=axes.transAxes,
                       ha="center", va="center", fontsize=10, color="#666666")  # fmt: skip
-    figure.tight_layout(h_pad=2.0)
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": "paincoach"}):  # same ids, page after page
         figure.savefig(buffer, format="svg", facecolor="white", metadata={"Date": None})
