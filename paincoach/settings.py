@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     module_stalled_days: int = Field(
         default=7, ge=1, description="Days a started module may sit untouched before an alert."
     )
+    retention_days: int = Field(
+        default=365,
+        ge=0,
+        description="Days conversation transcripts and free texts are kept; older ones are "
+        "deleted daily (numeric outcome data stays). 0 keeps everything.",
+    )
+    unconsented_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Hours after someone first writes before their conversation and chat "
+        "mapping are erased if they have not consented.",
+    )
 
     @field_validator("database_url", "tracker_store_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Research: pseudonymised transcripts, full-text search, data exports and withdrawal."""
