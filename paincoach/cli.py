@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +21,10 @@ users_app = typer.Typer(help="Console accounts: providers, researchers and admin
 app.add_typer(users_app, name="users")
 enrol_app = typer.Typer(help="Enrolment codes and invite links that tie patients to a provider.")
 app.add_typer(enrol_app, name="enrol")
+export_app = typer.Typer(help="Research data exports, each with its data dictionary.")
+app.add_typer(export_app, name="export")
+retention_app = typer.Typer(help="Data retention and the erasure of unconsented conversations.")
+app.add_typer(retention_app, name="retention")
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -609,6 +613,124 @@ def console() -> None:
         port=settings.console_port,
         proxy_headers=True,  # the client address behind a local reverse proxy, for rate limits
         log_level="warning",
+    )
+
+
+# Research exports and data retention -----------------------------------------------------
+
+EXPORT_HELP = {
+    "transcripts": "Every turn of every conversation: messages, intents, actions, safety hits.",
+    "checkins": "Daily check-ins in long format: one row per participant per local day.",
+    "coping": "Coping exercise sessions with tension before and after.",
+    "modules": "Module progress: one row per participant and module.",
+    "module_answers": "Answers given in modules, one row per answer.",
+    "goals": "Weekly activity goals and their reviews.",
+    "safety": "Safety events (crisis and medical red flags) of consenting participants.",
+    "engagement": "Engagement per participant: messages, active days, adherence, modules.",
+}
+
+
+def _day(option: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise _fail(f"{option} must be a date like 2026-03-01 (got '{value[:40]}').") from None
+
+
+def _export(
+    kind: str, fmt: str, out: Path, since: str | None, until: str | None, arm: str | None
+) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.research.exports import ExportError, Window, dictionary_paths, export_to_file
+
+    settings = _settings()
+    try:
+        window = Window(_day("--since", since), _day("--until", until), arm)
+        rows = export_to_file(kind, fmt.lower(), out, settings, window)
+    except ExportError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    json_path, markdown_path = dictionary_paths(out)
+    typer.echo(f"Wrote {rows} row(s) to {out}; data dictionary in {json_path.name} and "
+               f"{markdown_path.name}.")  # fmt: skip
+
+
+def _export_command(kind: str) -> None:
+    def command(
+        out: Annotated[
+            Path, typer.Option(help="The file to write; its data dictionary goes beside it.")
+        ],
+        fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or parquet.")] = "csv",
+        since: Annotated[
+            str | None, typer.Option(help="First day (YYYY-MM-DD, participant's calendar).")
+        ] = None,
+        until: Annotated[str | None, typer.Option(help="Last day, included (YYYY-MM-DD).")] = None,
+        arm: Annotated[str | None, typer.Option(help="Only this study arm.")] = None,
+    ) -> None:
+        _export(kind, fmt, out, since, until, arm)
+
+    command.__doc__ = EXPORT_HELP[kind]
+    export_app.command(kind)(command)
+
+
+for _kind in EXPORT_HELP:
+    _export_command(_kind)
+
+
+@export_app.command("dictionary")
+def export_dictionary(
+    out: Annotated[Path, typer.Option(help="Folder for data-dictionary.json and .md.")],
+) -> None:
+    """The data dictionary of every export, as JSON and Markdown."""
+    from paincoach.research.exports import write_dictionary
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_dictionary(out / "data-dictionary.json", out / "data-dictionary.md")
+    except OSError as error:
+        raise _fail(f"Cannot write to {out}: {error.strerror or error}.") from None
+    typer.echo(f"Wrote {out / 'data-dictionary.json'} and {out / 'data-dictionary.md'}.")
+
+
+@retention_app.command("apply")
+def retention_apply() -> None:
+    """Delete tracker events and free texts older than RETENTION_DAYS; log what went."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.privacy.retention import apply_retention
+
+    settings = _settings()
+    if settings.retention_days == 0:
+        typer.echo("RETENTION_DAYS is 0: everything is kept.")
+        return
+    try:
+        removed = apply_retention(settings)
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    summary = ", ".join(f"{count} {what.replace('_', ' ')}" for what, count in removed.items())
+    typer.echo(f"Removed what was older than {settings.retention_days} days: {summary}.")
+
+
+@retention_app.command("unconsented")
+def retention_unconsented() -> None:
+    """Erase the conversations and chat mappings of people who did not consent within
+    UNCONSENTED_TTL_HOURS of first writing (anonymous safety events stay)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.privacy.before_consent import erase_unconsented
+
+    settings = _settings()
+    try:
+        erased = erase_unconsented(settings)
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    typer.echo(
+        f"Erased {erased['conversations']} unconsented conversation(s) "
+        f"({erased['tracker_events']} tracker events, {erased['chat_mappings']} chat mappings)."
     )
 
 

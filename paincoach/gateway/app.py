@@ -25,6 +25,7 @@ from paincoach.alerts import AlertStore
 from paincoach.db.store import CoachStore
 from paincoach.gateway.core import COMMAND_PAYLOADS, Gateway
 from paincoach.gateway.providers import ProviderRelay
+from paincoach.privacy.upkeep import DataUpkeep
 from paincoach.rasa_client import RasaClient
 from paincoach.scheduler.clock import Clock, SystemClock
 from paincoach.scheduler.jobs import JobStore
@@ -161,6 +162,7 @@ def build_application(
                 clock or SystemClock(),
                 alerts=AlertStore(settings.database_url),
                 care_team=gateway.care_team,
+                upkeep=DataUpkeep(settings),
             )
             application.bot_data["scheduler"] = scheduler
             tasks.append(asyncio.create_task(scheduler.run(stop)))

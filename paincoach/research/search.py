@@ -38,6 +38,7 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    inspect,
     literal_column,
     select,
     text,
@@ -295,15 +296,20 @@ class ResearchIndex:
                 connection.execute(delete(state_table).where(state_table.c.pseudonym.in_(chunk)))
         return removed
 
+    def exists(self) -> bool:
+        return inspect(self.engine).has_table(turns_table.name)
+
     def forget(self, pseudonym: str) -> int:
         """Drop one participant from the index (withdrawal, erasure); returns turns removed."""
-        self.ensure()
+        if not self.exists():
+            return 0
         with self.engine.connect() as connection:
             return self._forget(connection, [pseudonym])
 
     def prune(self) -> int:
         """Drop everyone researchers may no longer see (erased, withdrawn); turns removed."""
-        self.ensure()
+        if not self.exists():
+            return 0
         with session_scope(self.database_url) as session:
             visible = set(
                 session.scalars(
@@ -321,7 +327,8 @@ class ResearchIndex:
 
     def forget_before(self, cutoff: datetime) -> int:
         """Drop turns older than `cutoff` (retention); returns how many."""
-        self.ensure()
+        if not self.exists():
+            return 0
         with self.engine.begin() as connection:
             return int(
                 connection.execute(delete(turns_table).where(turns_table.c.at < cutoff)).rowcount

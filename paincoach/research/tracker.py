@@ -211,31 +211,42 @@ class TrackerEvents:
                     )
         return found
 
-    def message_times(self, sender: str) -> Iterator[float]:
-        """When the patient wrote (typed messages only), in order."""
+    def messages(self, sender: str) -> Iterator[tuple[str, float]]:
+        """("in", time) for each message the patient typed or sent with a button and
+        ("out", time) for each of the coach's, in order."""
         if not self.exists():
             return
+        query = (
+            select(events.c.type_name, events.c.timestamp)
+            .where(
+                events.c.sender_id == sender,
+                (events.c.type_name == "bot") | and_(events.c.type_name == "user", ~_EXTERNAL),
+            )
+            .order_by(events.c.id)
+        )
         with self.engine.connect() as connection:
             result = connection.execution_options(stream_results=True, yield_per=BATCH).execute(
-                select(events.c.timestamp)
-                .where(events.c.sender_id == sender, events.c.type_name == "user", ~_EXTERNAL)
-                .order_by(events.c.id)
+                query
             )
-            for (timestamp,) in result:
-                yield float(timestamp or 0.0)
+            for type_name, timestamp in result:
+                yield ("in" if type_name == "user" else "out"), float(timestamp or 0.0)
 
-    def first_seen(self, before: datetime) -> dict[str, datetime]:
-        """Every conversation whose first event is older than `before`, with that time."""
+    def started_before(self, before: datetime) -> dict[str, tuple[datetime, datetime]]:
+        """Every conversation whose first event is older than `before`, with the times of
+        its first and last events."""
         if not self.exists():
             return {}
-        first = func.min(events.c.timestamp)
+        first, last = func.min(events.c.timestamp), func.max(events.c.timestamp)
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(events.c.sender_id, first)
+                select(events.c.sender_id, first, last)
                 .group_by(events.c.sender_id)
                 .having(first < epoch(before))
             )
-            return {sender: datetime.fromtimestamp(at, UTC) for sender, at in rows}
+            return {
+                sender: (datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+                for sender, a, b in rows
+            }
 
     def erase_conversation(self, sender: str) -> int:
         """Delete every event of one conversation; returns how many."""

@@ -35,6 +35,12 @@ class CareTeam(Protocol):
     async def tick(self, now: datetime) -> Counter[str]: ...
 
 
+class Upkeep(Protocol):
+    """Data protection (retention, unconsented conversations), run when due, in a thread."""
+
+    def run(self, now: datetime) -> Counter[str]: ...
+
+
 @dataclass
 class Scheduler:
     jobs: JobStore
@@ -44,6 +50,8 @@ class Scheduler:
     concurrency: int = 64
     alerts: AlertStore | None = None  # raises pain, silence and stalled-module alerts each tick
     care_team: CareTeam | None = None  # tells providers of crises, delivers their replies
+    upkeep: Upkeep | None = None  # retention and unconsented erasure, in the background
+    upkeep_task: asyncio.Task[Counter[str]] | None = field(default=None, init=False, repr=False)
 
     async def tick(self, limit: int = 500) -> Counter[str]:
         """One round: crisis alerts and care-team replies first, then plan the next reminders,
@@ -53,6 +61,12 @@ class Scheduler:
         care_team = self.care_team
         if care_team is not None:
             extra += await self._guarded("care team", lambda: care_team.tick(now))
+        upkeep = self.upkeep
+        if upkeep is not None and (self.upkeep_task is None or self.upkeep_task.done()):
+            # Long deletions must not hold up reminders: it runs beside the ticks.
+            self.upkeep_task = asyncio.create_task(
+                self._guarded("data protection", lambda: asyncio.to_thread(upkeep.run, now))
+            )
         await asyncio.to_thread(self.jobs.plan_reminders, now)
         due = await asyncio.to_thread(self.jobs.claim_due, now, limit)
         gate = asyncio.Semaphore(self.concurrency)

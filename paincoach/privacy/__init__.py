@@ -1,0 +1,1 @@
+"""Data protection: retention, and erasing the conversations of people who never consented."""
