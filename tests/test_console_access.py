@@ -19,6 +19,7 @@ from paincoach.modules.catalogue import Catalogue, load
 from paincoach.modules.push import PushStore
 from tests.console_client import Browser, accounts, add_user, console_app, logged_in
 from tests.providers import add_patient
+from tests.test_research_access import ROUTES as RESEARCH_ROUTES
 
 PUBLIC, ANYONE, PROVIDER, ADMIN = "public", "anyone logged in", "provider", "admin"
 # Every route of the console and who may use it. A new route must be added here, so that it
@@ -103,6 +104,7 @@ def clinic(database_url: str) -> Clinic:
     own = add_user(app, "a@clinic.example")
     other = add_user(app, "b@clinic.example")
     add_user(app, "admin@clinic.example", "admin")
+    add_user(app, "deputy@clinic.example", "admin")  # so the first may be disabled (not the last)
     researcher = add_user(app, "researcher@clinic.example", "researcher")
     return Clinic(
         app,
@@ -136,7 +138,7 @@ def test_the_route_table_is_complete(clinic: Clinic) -> None:
         for method in route.methods
         if method != "HEAD"
     }
-    assert served == set(ROUTES)
+    assert served == set(ROUTES) | set(RESEARCH_ROUTES)  # the research routes: that file
 
 
 @pytest.mark.parametrize(("method", "template"), PROTECTED)
@@ -156,7 +158,7 @@ def _role_case(template: str, method: str) -> list[tuple[str, str, str]]:
     rule = ROUTES[(method, template)]
     wrong = {PROVIDER: ["admin@clinic.example", "researcher@clinic.example"],
              ADMIN: ["a@clinic.example", "researcher@clinic.example"],
-             ANYONE: ["researcher@clinic.example"]}[rule]  # fmt: skip
+             ANYONE: []}[rule]  # every role has a start page now  # fmt: skip
     return [(method, template, email) for email in wrong]
 
 
@@ -171,11 +173,14 @@ def test_a_wrong_role_is_refused(clinic: Clinic, method: str, template: str, ema
     assert "Nothing here for your role" in response.text
 
 
-def test_a_researcher_is_told_this_console_has_nothing_for_them(clinic: Clinic) -> None:
+def test_a_researcher_is_sent_to_the_research_views_and_sees_no_patient_page(
+    clinic: Clinic,
+) -> None:
     browser = logged_in(clinic.app, "researcher@clinic.example")
-    page = browser.get("/")
+    assert browser.get("/").headers["location"] == "/research/participants"
+    page = browser.get("/patients")
     assert page.status_code == 403 and "research views" in page.text
-    assert "own-patient" not in browser.get("/patients").text
+    assert "own-patient" not in page.text
 
 
 PATIENT_ROUTES = [

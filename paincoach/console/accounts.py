@@ -24,9 +24,10 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from paincoach.db.engine import session_scope
-from paincoach.db.models import ConsoleSession, ConsoleUser, utcnow
+from paincoach.db.models import ConsoleSession, ConsoleUser, PasswordReset, utcnow
 from paincoach.settings import Settings
 
 ROLES = ("admin", "provider", "researcher")
@@ -37,6 +38,7 @@ LINK_CODE_MINUTES = 15
 # Letters and digits that cannot be mistaken for one another when typed from the screen.
 LINK_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # fewer writes: last_seen_at moves once a minute
+PASSWORD_RESET_HOURS = 24
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 DEMO_PROVIDER_EMAIL = "demo-provider@paincoach.local"
 
@@ -182,13 +184,18 @@ class Accounts:
             )
 
     def disable_user(self, email: str) -> ConsoleUser:
-        """Disable the account and end every session it has; AccountError if unknown."""
+        """Disable the account and end every session it has; AccountError if unknown or if it
+        is the last active administrator (nobody could manage accounts any more)."""
         with session_scope(self.url) as session:
             user = session.scalar(
                 select(ConsoleUser).where(ConsoleUser.email == email.strip().lower())
             )
             if user is None:
                 raise AccountError(f"There is no account for {email.strip()}.")
+            if user.disabled_at is None and self._last_active_admin(session, user):
+                raise AccountError(
+                    f"{user.email} is the last active administrator and cannot be disabled."
+                )
             now = utcnow()
             if user.disabled_at is None:
                 user.disabled_at = now
@@ -225,6 +232,118 @@ class Accounts:
                 raise AccountError(f"There is no account for {email.strip()}.")
             user.disabled_at = None
             return user
+
+    def change_role(self, user_id: int, role: str) -> ConsoleUser:
+        """Give the account another role; its sessions end so that no page opened under the old
+        role stays usable. The last active administrator keeps the admin role."""
+        check_role(role)
+        with session_scope(self.url) as session:
+            user = session.get(ConsoleUser, user_id)
+            if user is None:
+                raise AccountError("There is no such account.")
+            if user.role == role:
+                return user
+            if user.disabled_at is None and self._last_active_admin(session, user):
+                raise AccountError(
+                    f"{user.email} is the last active administrator and must stay an admin."
+                )
+            user.role = role
+            session.execute(
+                update(ConsoleSession)
+                .where(ConsoleSession.user_id == user.id, ConsoleSession.ended_at.is_(None))
+                .values(ended_at=utcnow())
+            )
+            return user
+
+    @staticmethod
+    def _last_active_admin(session: Session, user: ConsoleUser) -> bool:
+        """Whether `user` is the only active admin; the admins' rows stay locked until the
+        change commits, so two admins demoting each other at once cannot both succeed."""
+        if user.role != "admin":
+            return False
+        active = session.scalars(
+            select(ConsoleUser.id)
+            .where(ConsoleUser.role == "admin", ConsoleUser.disabled_at.is_(None))
+            .with_for_update()
+        ).all()
+        return set(active) <= {user.id}
+
+    # --- one-time password reset links ------------------------------------------------
+
+    def new_password_reset(self, user_id: int) -> str:
+        """A one-time token for /reset/{token}, valid PASSWORD_RESET_HOURS; earlier unused links
+        of the account stop working. Only the token's SHA-256 is stored."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with session_scope(self.url) as session:
+            user = session.get(ConsoleUser, user_id)
+            if user is None:
+                raise AccountError("There is no such account.")
+            if user.disabled_at is not None:
+                raise AccountError(f"{user.email} is disabled; enable it before a reset.")
+            session.execute(
+                update(PasswordReset)
+                .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+                .values(used_at=now)
+            )
+            session.add(
+                PasswordReset(
+                    user_id=user_id,
+                    token_hash=_token_hash(token),
+                    created_at=now,
+                    expires_at=now + timedelta(hours=PASSWORD_RESET_HOURS),
+                )
+            )
+        return token
+
+    def password_reset_user(self, token: str) -> ConsoleUser | None:
+        """The active account a reset token belongs to, if the token is unused and unexpired."""
+        with session_scope(self.url) as session:
+            return session.scalar(
+                select(ConsoleUser)
+                .join(PasswordReset, PasswordReset.user_id == ConsoleUser.id)
+                .where(
+                    PasswordReset.token_hash == _token_hash(token),
+                    PasswordReset.used_at.is_(None),
+                    PasswordReset.expires_at > utcnow(),
+                    ConsoleUser.disabled_at.is_(None),
+                )
+            )
+
+    def use_password_reset(self, token: str, password: str) -> ConsoleUser:
+        """Set the password through a reset token, once: the token is claimed by one conditional
+        UPDATE, so the same link cannot set two passwords. Every open session ends."""
+        check_password(password)
+        user = self.password_reset_user(token)
+        if user is None:
+            raise AccountError("This link has expired or was already used. Ask for a new one.")
+        password_hash = self.hasher.hash(password)
+        now = utcnow()
+        with session_scope(self.url) as session:
+            claimed = session.execute(
+                update(PasswordReset)
+                .where(
+                    PasswordReset.token_hash == _token_hash(token),
+                    PasswordReset.used_at.is_(None),
+                    PasswordReset.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(PasswordReset.id)
+            ).scalar()
+            if claimed is None:
+                raise AccountError("This link has expired or was already used. Ask for a new one.")
+            session.execute(
+                update(ConsoleUser)
+                .where(ConsoleUser.id == user.id)
+                .values(password_hash=password_hash)
+            )
+            session.execute(
+                update(ConsoleSession)
+                .where(ConsoleSession.user_id == user.id, ConsoleSession.ended_at.is_(None))
+                .values(ended_at=now)
+            )
+        self.limiter.succeeded(user.email)
+        return user
 
     def ensure_demo_provider(self) -> str | None:
         """Create the demo provider on first run; its generated password, or None if it exists."""

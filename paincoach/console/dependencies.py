@@ -115,10 +115,12 @@ def require_role(*roles: str) -> Callable[[ConsoleUser], ConsoleUser]:
 
 provider = require_role("provider")
 admin = require_role("admin")
+researcher = require_role("researcher")
 
 User = Annotated[ConsoleUser, Depends(current_user)]
 Provider = Annotated[ConsoleUser, Depends(provider)]
 Admin = Annotated[ConsoleUser, Depends(admin)]
+Researcher = Annotated[ConsoleUser, Depends(researcher)]
 
 
 def catalogue() -> Catalogue:

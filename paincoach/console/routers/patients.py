@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paincoach import content
-from paincoach.console import caseload
+from paincoach.console import audit, caseload
 from paincoach.console.charts import record_charts
 from paincoach.console.dependencies import (
     ConsoleState,
@@ -81,6 +81,7 @@ def patient_page(
     request: Request, patient: OwnPatient, state: ConsoleState, modules: Modules
 ) -> HTMLResponse:
     """One patient's last 30 days, toolbox, goal, plan, modules, safety and conversation."""
+    audit.record_request(request, "patient_view", target=patient.pseudonym)
     caseload.mark_read(state.settings.database_url, patient.id)
     return _record_page(request, state, patient, modules)
 
