@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -31,16 +33,15 @@ def postgres_or_skip() -> None:
         pytest.skip(f"PostgreSQL is not running at {POSTGRES_ADMIN}")
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (a copy of `template` when given), dropped afterwards."""
     postgres_or_skip()
     name = f"paincoach_test_{secrets.token_hex(4)}"
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    yield url
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     from paincoach.db.engine import get_engine
 
     get_engine.cache_clear()
@@ -49,15 +50,36 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    yield from _postgres_database()
+
+
+# Migrating takes a second or more; each test gets a copy of a database migrated once.
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "paincoach.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    for url in _postgres_database():
+        migrate.upgrade(url)
+        yield url.rsplit("/", 1)[1]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The app database, migrated to head, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'paincoach.db'}"
+        path = tmp_path / "paincoach.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
     else:
-        url = request.getfixturevalue("postgres_url")
-    migrate.upgrade(url)
-    return url
+        yield from _postgres_database(request.getfixturevalue("postgres_template"))
 
 
 @pytest.fixture
