@@ -23,6 +23,7 @@ from paincoach.scheduler.jobs import zone
 FREE_TEXT_WITHHELD = "[free text withheld]"
 CARE_TEAM_WITHHELD = "[care-team message withheld]"
 NICKNAME = "[nickname]"
+WITHHELD = "[withheld]"  # a value that is neither words nor a number (slots, entities)
 
 
 def in_research() -> Any:

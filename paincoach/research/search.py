@@ -48,7 +48,15 @@ from sqlalchemy.sql import ColumnElement
 
 from paincoach.db.engine import get_engine, session_scope
 from paincoach.db.models import Participant, UTCDateTime
-from paincoach.research.members import Member, members, with_private_texts
+from paincoach.research.members import (
+    CARE_TEAM_WITHHELD,
+    FREE_TEXT_WITHHELD,
+    NICKNAME,
+    WITHHELD,
+    Member,
+    members,
+    with_private_texts,
+)
 from paincoach.research.tracker import TrackerEvents
 from paincoach.research.turns import (
     MARK_END,
@@ -88,6 +96,8 @@ turns_table = Table(
     Column("confidence", Float),
     Column("module_id", String(64)),
     Column("text", Text, nullable=False),
+    # What is searched: the text without its placeholders; empty when the text is withheld.
+    Column("search_text", Text, nullable=False),
     Column("withheld", Boolean, nullable=False),
     Column("extra", JSON, nullable=False),  # entities, buttons and detail of the turn
 )
@@ -101,24 +111,26 @@ state_table = Table(
 )
 
 _SQLITE_DDL = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS research_turns_fts USING fts5(text, "
+    "CREATE VIRTUAL TABLE IF NOT EXISTS research_turns_fts USING fts5(search_text, "
     "content='research_turns', content_rowid='event_id', "
     "tokenize='porter unicode61 remove_diacritics 2')",
     "CREATE TRIGGER IF NOT EXISTS research_turns_fts_insert AFTER INSERT ON research_turns "
-    "WHEN new.withheld = 0 BEGIN "
-    "INSERT INTO research_turns_fts(rowid, text) VALUES (new.event_id, new.text); END",
+    "BEGIN INSERT INTO research_turns_fts(rowid, search_text) "
+    "VALUES (new.event_id, new.search_text); END",
     "CREATE TRIGGER IF NOT EXISTS research_turns_fts_delete AFTER DELETE ON research_turns "
-    "WHEN old.withheld = 0 BEGIN INSERT INTO research_turns_fts(research_turns_fts, rowid, "
-    "text) VALUES ('delete', old.event_id, old.text); END",
+    "BEGIN INSERT INTO research_turns_fts(research_turns_fts, rowid, search_text) "
+    "VALUES ('delete', old.event_id, old.search_text); END",
 )
 _POSTGRES_DDL = (
     "ALTER TABLE research_turns ADD COLUMN IF NOT EXISTS search_vector tsvector "
-    "GENERATED ALWAYS AS (to_tsvector('english', CASE WHEN withheld THEN '' ELSE text END)) "
-    "STORED",
+    "GENERATED ALWAYS AS (to_tsvector('english', search_text)) STORED",
     "CREATE INDEX IF NOT EXISTS ix_research_turns_search ON research_turns "
     "USING GIN (search_vector)",
 )
 _ready: set[str] = set()
+PLACEHOLDERS = re.compile(
+    "|".join(re.escape(p) for p in (FREE_TEXT_WITHHELD, CARE_TEAM_WITHHELD, NICKNAME, WITHHELD))
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,11 @@ def highlight(snippet: str) -> Markup:
     """Escape a snippet, then turn the search's markers into <mark> elements."""
     escaped = html.escape(snippet, quote=True)
     return Markup(escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))
+
+
+def searchable(text: str) -> str:
+    """A text as the search reads it: placeholders are gaps, never words to find."""
+    return PLACEHOLDERS.sub("[…]", text)
 
 
 def search_words(query: str) -> list[str]:
@@ -385,7 +402,7 @@ class ResearchIndex:
         if self.dialect == "postgresql":
             tsquery = func.plainto_tsquery("english", " ".join(words))
             headline = func.ts_headline(
-                "english", turns_table.c.text, tsquery,
+                "english", turns_table.c.search_text, tsquery,
                 f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, "
                 "MaxFragments=2, FragmentDelimiter=\" … \"",
             )  # fmt: skip
@@ -408,7 +425,7 @@ class ResearchIndex:
             )
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
-        return [_hit(row, highlight(row.snippet or row.text)) for row in rows]
+        return [_hit(row, highlight(row.snippet or row.search_text)) for row in rows]
 
 
 class _LazyReaders(dict[str, TurnReader]):
@@ -436,6 +453,7 @@ def _row(pseudonym: str, turn: Turn) -> dict[str, Any]:
         "confidence": turn.confidence,
         "module_id": turn.module_id,
         "text": turn.text or "",
+        "search_text": "" if turn.withheld else searchable(turn.text or ""),
         "withheld": turn.withheld,
         "extra": {"entities": turn.entities, "buttons": turn.buttons, "detail": turn.detail},
     }

@@ -22,6 +22,7 @@ from paincoach.research.members import (
     CARE_TEAM_WITHHELD,
     FREE_TEXT_WITHHELD,
     NICKNAME,
+    WITHHELD,
     Member,
 )
 from paincoach.research.tracker import TrackerEvent
@@ -165,7 +166,7 @@ class TurnReader:
             self._remember(self._seen_care_team, value)
             return CARE_TEAM_WITHHELD, True
         if name in HIDDEN_SLOTS:
-            return "[withheld]", True
+            return WITHHELD, True
         if name in STRUCTURAL_SLOTS and IDENTIFIER.match(value):
             return value, False
         if name == "module_answer" and value in MODULE_MARKERS:
@@ -255,7 +256,7 @@ class TurnReader:
             name = item["entity"]
             value = item.get("value")
             if name not in SHOWN_ENTITIES or not isinstance(value, str | int | float | None):
-                value = "[withheld]"
+                value = WITHHELD
             elif isinstance(value, str) and not shown:
                 value = self.scrub(value)
             entities.append({"entity": name, "value": value})
