@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
@@ -694,6 +695,79 @@ def export_dictionary(
     except OSError as error:
         raise _fail(f"Cannot write to {out}: {error.strerror or error}.") from None
     typer.echo(f"Wrote {out / 'data-dictionary.json'} and {out / 'data-dictionary.md'}.")
+
+
+def _write_atomically(out: Path, write: Callable[[IO[bytes]], int]) -> int:
+    """Write `out` under a temporary name first, so it appears complete or not at all."""
+    if out.is_dir():
+        raise _fail(f"{out} is a folder; give a file name.")
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("wb") as stream:
+            written = write(stream)
+        partial.replace(out)
+    except OSError as error:
+        raise _fail(f"Cannot write {out}: {error.strerror or error}.") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
+
+
+@export_app.command("qdpx")
+def export_qdpx(
+    out: Annotated[Path, typer.Option(help="The .qdpx file to write (REFI-QDA, QDA-XML 1.0).")],
+    arm: Annotated[str | None, typer.Option(help="Only this study arm.")] = None,
+) -> None:
+    """Transcripts, codebook, codings and memos as a REFI-QDA project for NVivo, ATLAS.ti,
+    MAXQDA or QDA Miner."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.research.exports import Window, record_export
+    from paincoach.research.qdpx import ExportSummary, write_qdpx
+
+    settings = _settings()
+    summary = ExportSummary()
+
+    def write(stream: IO[bytes]) -> int:
+        nonlocal summary
+        summary = write_qdpx(settings, stream, arm=arm)
+        return summary.codings
+
+    try:
+        _write_atomically(out, write)
+        record_export(settings, "qdpx", "qdpx", summary.codings, Window(arm=arm), address="cli")
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    skipped = f" ({summary.skipped} left out: message gone)" if summary.skipped else ""
+    typer.echo(f"Wrote {summary.sources} transcripts, {summary.codes} codes and "
+               f"{summary.codings} codings{skipped} to {out}.")  # fmt: skip
+
+
+@export_app.command("codings")
+def export_codings(
+    out: Annotated[Path, typer.Option(help="The CSV file to write.")],
+) -> None:
+    """Coded segments as CSV: code, coder, pseudonym, time, text, memo (and where they are)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from paincoach.research.coding import segments_csv
+    from paincoach.research.exports import Window, record_export
+
+    settings = _settings()
+
+    def write(stream: IO[bytes]) -> int:
+        chunks = 0
+        for chunk in segments_csv(settings):  # the header, then one chunk per segment
+            stream.write(chunk.encode("utf-8"))
+            chunks += 1
+        return chunks - 1
+
+    try:
+        rows = _write_atomically(out, write)
+        record_export(settings, "codings", "csv", rows, Window(), address="cli")
+    except SQLAlchemyError as error:
+        raise _database_unusable(error) from None
+    typer.echo(f"Wrote {rows} coded segment(s) to {out}.")
 
 
 @retention_app.command("apply")
