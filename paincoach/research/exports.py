@@ -604,7 +604,13 @@ def check(kind: str, fmt: str) -> Export:
 
 
 def write_export(
-    kind: str, fmt: str, stream: IO[bytes], settings: Settings, window: Window | None = None
+    kind: str,
+    fmt: str,
+    stream: IO[bytes],
+    settings: Settings,
+    window: Window | None = None,
+    *,
+    batch_size: int = BATCH,
 ) -> int:
     """Write one export to a binary stream, batch by batch; returns the rows written."""
     export = check(kind, fmt)
@@ -612,7 +618,7 @@ def write_export(
     writer = WRITERS[fmt](stream, export)
     written = 0
     try:
-        for batch in batches(PRODUCERS[kind](settings, window)):
+        for batch in batches(PRODUCERS[kind](settings, window), batch_size):
             writer.write(batch)
             written += len(batch)
     finally:
