@@ -234,7 +234,7 @@ class ResearchIndex:
             visible = {m.pseudonym: m for m in members(session)}
         with connection.begin():
             states = {row.pseudonym: row for row in connection.execute(select(state_table))}
-        if states and horizon < min(s.last_event_id for s in states.values()):
+        if states and self.tracker.last_id() < min(s.last_event_id for s in states.values()):
             gone = list(states)  # the tracker store was emptied or replaced: start again
         else:
             gone = [
@@ -299,7 +299,11 @@ class ResearchIndex:
                     )
                 )
             if isinstance(readers, _LazyReaders):  # the others had nothing new
-                connection.execute(state_table.update().values(last_event_id=horizon))
+                connection.execute(
+                    state_table.update()
+                    .where(state_table.c.last_event_id < horizon)
+                    .values(last_event_id=horizon)
+                )
         return added
 
     def _forget(self, connection: Connection, pseudonyms: list[str]) -> int:

@@ -257,30 +257,33 @@ class TrackerEvents:
                 connection.execute(delete(events).where(events.c.sender_id == sender)).rowcount
             )
 
-    def erase_older_than(self, cutoff: datetime, batch: int = 10_000) -> int:
-        """Delete events older than `cutoff`, in batches, except each conversation's current
-        session (what Rasa reads back: everything from its latest `session_started`)."""
+    def erase_older_than(self, cutoff: datetime) -> int:
+        """Delete events older than `cutoff`; returns how many. A conversation still going
+        on (its last event is newer than `cutoff`) keeps its current session, everything
+        from its latest `session_started`, because that is what Rasa reads to carry on."""
         if not self.exists():
             return 0
-        newer = events.alias("newer")
-        current_session = (
-            select(func.max(newer.c.id))
-            .where(newer.c.sender_id == events.c.sender_id, newer.c.type_name == "session_started")
-            .scalar_subquery()
+        before = epoch(cutoff)
+        session_start = func.max(
+            case((events.c.type_name == "session_started", events.c.id), else_=None)
         )
-        old = (
-            select(events.c.id)
-            .where(events.c.timestamp < epoch(cutoff), events.c.id < current_session)
-            .limit(batch)
+        conversations = (
+            select(events.c.sender_id, session_start, func.max(events.c.timestamp))
+            .group_by(events.c.sender_id)
+            .having(func.min(events.c.timestamp) < before)
         )
+        with self.engine.connect() as connection:
+            found = connection.execute(conversations).all()
         erased = 0
-        while True:
+        for sender, current_session, last in found:
+            old = and_(events.c.sender_id == sender, events.c.timestamp < before)
+            if last >= before:
+                if current_session is None:
+                    continue  # no session boundary known: all of it may still be read
+                old = and_(old, events.c.id < current_session)
             with self.engine.begin() as connection:
-                ids = list(connection.scalars(old))
-                if not ids:
-                    return erased
-                connection.execute(delete(events).where(events.c.id.in_(ids)))
-            erased += len(ids)
+                erased += int(connection.execute(delete(events).where(old)).rowcount)
+        return erased
 
 
 def create_events_table(url: str) -> None:
