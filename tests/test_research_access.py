@@ -7,15 +7,34 @@ tests/test_console_access.py checks that every route of the app is in its table 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
+from paincoach.research.coding import Codebook, CodeForm
+from paincoach.research.transcripts import ResearchStore
 from tests.console_client import Browser, accounts, add_user, console_app, logged_in
-from tests.providers import add_patient
+from tests.research_world import FREE, PATIENT_WORDS, build, research_settings
 
 PUBLIC, RESEARCHER, ADMIN = "public", "researcher", "admin"
 ROUTES = {
+    ("GET", "/research/participants"): RESEARCHER,
+    ("GET", "/research/transcripts"): RESEARCHER,
+    ("GET", "/research/transcripts/{pseudonym}"): RESEARCHER,
+    ("POST", "/research/transcripts/{pseudonym}/codings"): RESEARCHER,
+    ("POST", "/research/codings/{coding_id}/delete"): RESEARCHER,
+    ("GET", "/research/codebook"): RESEARCHER,
+    ("POST", "/research/codebook"): RESEARCHER,
+    ("POST", "/research/codebook/{code_id}"): RESEARCHER,
+    ("GET", "/research/codebook.css"): RESEARCHER,
+    ("GET", "/research/export"): RESEARCHER,
+    ("GET", "/research/export/data"): RESEARCHER,
+    ("GET", "/research/export/qdpx"): RESEARCHER,
+    ("GET", "/research/export/codings.csv"): RESEARCHER,
+    ("GET", "/research/export/dictionary.{fmt}"): RESEARCHER,
+    ("GET", "/research/dashboard"): RESEARCHER,
+    ("GET", "/research/dashboard/{chart}.csv"): RESEARCHER,
     ("GET", "/reset/{token}"): PUBLIC,
     ("POST", "/reset/{token}"): PUBLIC,
     ("POST", "/admin/users/{user_id}/role"): ADMIN,
@@ -25,9 +44,13 @@ ROUTES = {
 }
 PROTECTED = sorted(route for route, rule in ROUTES.items() if rule != PUBLIC)
 FORMS = {
+    "/research/transcripts/{pseudonym}/codings": {"new_code": "Body", "new_colour": "#aa0000"},
+    "/research/codebook": {"name": "Sleep", "colour": "#00aa00"},
+    "/research/codebook/{code_id}": {"name": "Where it hurts", "colour": "#0000aa"},
     "/admin/users/{user_id}/role": {"role": "researcher"},
     "/reset/{token}": {"password": "a brand new passphrase", "repeat": "a brand new passphrase"},
 }
+QUERIES = {"/research/export/data": {"kind": "checkins", "format": "csv"}}
 EMAILS = {
     "provider": "physio@clinic.example",
     "researcher": "researcher@uni.example",
@@ -43,22 +66,36 @@ class Lab:
 
 
 @pytest.fixture
-def lab(database_url: str) -> Lab:
-    app = console_app(database_url)
-    provider = add_user(app, EMAILS["provider"])
+def lab(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Lab:
+    """The small study of tests/research_world.py, a coded message, and one account a role."""
+    settings = research_settings(database_url, request, tmp_path)
+    build(settings)
+    app = console_app(database_url, tracker_store_url=settings.tracker_store_url)
+    add_user(app, EMAILS["provider"])
     add_user(app, EMAILS["admin"], "admin")
-    add_user(app, EMAILS["researcher"], "researcher")
+    coder = add_user(app, EMAILS["researcher"], "researcher")
     target = add_user(app, "colleague@clinic.example")
-    add_patient(database_url, "p-lab", provider)
     token = accounts(app).new_password_reset(target)
-    return Lab(app, database_url, {"user_id": str(target), "token": token, "pseudonym": "p-lab"})
+    book = Codebook(settings)
+    code = book.add_code(CodeForm("Body"), coder).id
+    words = next(t for t in ResearchStore(settings).transcript(FREE.pseudonym) or []
+                 if t.text == PATIENT_WORDS)  # fmt: skip
+    [coding] = book.apply(FREE.pseudonym, words.event_id, 3, 13, [code], "", coder)
+    return Lab(app, database_url, {
+        "user_id": str(target), "token": token, "pseudonym": FREE.pseudonym,
+        "code_id": str(code), "coding_id": str(coding.id), "chart": "peg", "fmt": "json",
+        "event_id": str(words.event_id),
+    })  # fmt: skip
 
 
 def call(browser: Browser, method: str, template: str, lab: Lab, **kwargs):  # type: ignore[no-untyped-def]
     address = template.format(**lab.values)
     if method == "GET":
-        return browser.get(address, **kwargs)
-    return browser.post(address, FORMS.get(template, {}), **kwargs)
+        return browser.get(address, params=QUERIES.get(template), **kwargs)
+    form = dict(FORMS.get(template, {}))
+    if template.endswith("/codings"):
+        form.update(event_id=lab.values["event_id"], start="3", end="13")
+    return browser.post(address, form, **kwargs)
 
 
 @pytest.mark.parametrize(("method", "template"), PROTECTED)
@@ -86,7 +123,7 @@ def test_only_the_right_role_gets_in(lab: Lab, method: str, template: str, role:
             assert not response.headers["location"].startswith("/login")
     else:
         assert response.status_code == 403 and "Nothing here for your role" in response.text
-        assert "p-lab" not in response.text
+        assert FREE.pseudonym not in response.text and "lower back" not in response.text
 
 
 @pytest.mark.parametrize(("method", "template"), PROTECTED)
@@ -98,7 +135,7 @@ def test_a_disabled_account_gets_nothing(lab: Lab, method: str, template: str) -
     accounts(lab.app).disable_user(email)
     response = call(browser, method, template, lab)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
-    assert "p-lab" not in response.text
+    assert FREE.pseudonym not in response.text
 
 
 POSTS = [route for route in sorted(ROUTES) if route[0] == "POST"]
@@ -115,9 +152,13 @@ def test_a_post_without_the_csrf_token_is_refused(lab: Lab, method: str, templat
 
 
 def test_refused_posts_change_nothing(lab: Lab) -> None:
-    admin = logged_in(lab.app, EMAILS["admin"])
-    for method, template in POSTS:
-        call(admin, method, template, lab, csrf=None)
+    for email in (EMAILS["admin"], EMAILS["researcher"]):
+        browser = logged_in(lab.app, email)
+        for method, template in POSTS:
+            call(browser, method, template, lab, csrf=None)
     user = accounts(lab.app).user(int(lab.values["user_id"]))
     assert user is not None and user.role == "provider"
     assert accounts(lab.app).password_reset_user(lab.values["token"]) is not None
+    book = Codebook(lab.app.state.console.settings)
+    assert [n.name for n in book.codes()] == ["Body"]
+    assert [c.id for c in book.codings()] == [int(lab.values["coding_id"])]

@@ -36,6 +36,7 @@ from paincoach.console.routers import (
     inbox,
     modules,
     patients,
+    research,
 )
 from paincoach.console.routers import alerts as alert_pages
 from paincoach.settings import Settings, get_settings
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.console = state
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for area in (auth, patients, enrolment, modules, inbox, alert_pages, account, admin):
+    for area in (auth, patients, enrolment, modules, inbox, alert_pages, account, admin, research):
         app.include_router(area.router)
 
     @app.middleware("http")

@@ -172,18 +172,10 @@ class Codebook:
 
     # --- codings ----------------------------------------------------------------------
 
-    def apply(
-        self,
-        pseudonym: str,
-        event_id: int,
-        start: int,
-        end: int,
-        code_ids: list[int],
-        memo: str,
-        coder_id: int,
-        turns: list[Turn] | None = None,
-    ) -> list[Coding]:
-        """Apply codes to a span of one message (`turns`: the transcript, when already read)."""
+    def span(
+        self, pseudonym: str, event_id: int, start: int, end: int, turns: list[Turn] | None = None
+    ) -> Turn:
+        """The message a span is in, if the span covers words a researcher may code."""
         if turns is None:
             turns = ResearchStore(self.settings).transcript(pseudonym)
         if turns is None:
@@ -197,6 +189,25 @@ class Codebook:
             raise CodingError("Select some words of the message first.")
         if not turn.text[start:end].strip():
             raise CodingError("The selection holds only spaces; select some words.")
+        return turn
+
+    def code_named(self, name: str) -> Code | None:
+        with session_scope(self.url) as session:
+            return session.scalar(select(Code).where(Code.name == " ".join(name.split())))
+
+    def apply(
+        self,
+        pseudonym: str,
+        event_id: int,
+        start: int,
+        end: int,
+        code_ids: list[int],
+        memo: str,
+        coder_id: int,
+        turns: list[Turn] | None = None,
+    ) -> list[Coding]:
+        """Apply codes to a span of one message (`turns`: the transcript, when already read)."""
+        self.span(pseudonym, event_id, start, end, turns)
         if not code_ids:
             raise CodingError("Choose at least one code, or name a new one.")
         memo = memo.strip()
