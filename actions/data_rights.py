@@ -8,6 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import CoachAction, EnrolledAction, Events, store
+from paincoach.research.withdrawal import withdraw_from_research
 
 # Rasa saves this turn's events after the action returns, so the channel that delivers the
 # reply erases the tracker events afterwards, when it sees this marker.
@@ -42,7 +43,7 @@ class ActionWithdrawResearch(EnrolledAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        if store().withdraw_from_research(tracker.sender_id):
+        if withdraw_from_research(tracker.sender_id):
             dispatcher.utter_message(
                 text="Done — you've withdrawn from the research. From now on researchers "
                 "won't see anything of yours, and nothing of yours goes into their data "

@@ -302,16 +302,6 @@ class CoachStore:
             if event is not None:
                 event.safe_now = safe
 
-    def withdraw_from_research(self, pseudonym: str) -> bool:
-        """Take the participant out of every research view and export from now on; False
-        when they were not in the research (no research consent, or already withdrawn)."""
-        with self._session() as session:
-            participant = self._require(session, pseudonym)
-            if not participant.research_consent or participant.research_withdrawn_at:
-                return False
-            participant.research_withdrawn_at = utcnow()
-            return True
-
     # Preferences ------------------------------------------------------------------------
 
     def set_checkin_time(self, pseudonym: str, checkin_time: time) -> None:
