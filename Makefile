@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
 RASA_ENV  := PYTHONWARNINGS=ignore
 
-.PHONY: help setup train run up serve test lint validate test-stories pytest browser bench bench-nlu bench-safety clean
+.PHONY: help setup train run up serve test lint validate test-stories pytest browser bench bench-exports bench-nlu bench-safety clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,8 +90,12 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; } \
 		|| echo "No chromium and no apt-get: the browser tests will be skipped."
 
-bench: setup $(MODEL) $(RISK)  ## Gateway overhead against bare Rasa, reminder fan-out
+bench: setup $(MODEL) $(RISK)  ## Gateway overhead against bare Rasa, reminder fan-out, export memory
 	$(VENV)/bin/python -m paincoach.bench.gateway
+	@$(MAKE) --no-print-directory bench-exports
+
+bench-exports: setup  ## Time and peak memory of every research export (1M tracker events)
+	$(VENV)/bin/python -m paincoach.bench.exports
 
 bench-nlu: $(RASA_VENV)/.installed  ## NLU cross-validation and held-out macro-F1
 	$(VENV)/bin/python -m paincoach.bench.nlu

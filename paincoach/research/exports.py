@@ -138,6 +138,8 @@ def _day_fields(member: Member, moment: datetime) -> Row:
 
 
 def _json(value: Any) -> str:
+    if not value:  # most turns have no entities, buttons or detail
+        return "{}" if isinstance(value, dict) else "[]"
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -155,7 +157,7 @@ def transcripts(settings: Settings, window: Window) -> Iterator[Row]:
             for event in tracker.context_before(member.pseudonym, start):
                 reader.follow(event)
         who = _who(member)
-        events = tracker.conversation(member.pseudonym, since=start, until=end)
+        events = tracker.conversation(member.pseudonym, since=start, until=end, turns_only=True)
         for turn in reader.read_all(events):
             day = turn.local.date()
             if not window.contains(day):
@@ -571,7 +573,11 @@ class ParquetWriter:
         self.writer = pq.ParquetWriter(stream, self.schema, compression="zstd")
 
     def write(self, rows: list[Row]) -> None:
-        self.writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=self.schema))
+        """One row group per batch, converted column by column (much faster than by row)."""
+        columns = [
+            pa.array([row[field.name] for row in rows], type=field.type) for field in self.schema
+        ]
+        self.writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self.schema))
 
     def close(self) -> None:
         self.writer.close()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from paincoach.db.models import (
@@ -102,28 +102,32 @@ def member(session: Session, pseudonym: str, with_texts: bool = True) -> Member 
 
 
 def with_private_texts(session: Session, found: Member) -> Member:
-    """The member with their stored free texts loaded, for scrubbing replies that echo them."""
+    """The member with their stored free texts loaded (one query), for scrubbing replies
+    that echo them."""
     pid = found.id
-    texts: list[str] = []
-    for plan in session.scalars(select(FlareUpPlan).where(FlareUpPlan.participant_id == pid)):
-        texts += [
-            plan.warning_signs, plan.what_helps, plan.what_to_ease_off,
-            plan.who_can_help, plan.note_to_self,
-        ]  # fmt: skip
-    texts += session.scalars(select(Goal.activity).where(Goal.participant_id == pid))
-    texts += session.scalars(
-        select(CheckIn.note).where(CheckIn.participant_id == pid, CheckIn.note.is_not(None))
-    )
-    texts += session.scalars(
-        select(ModuleAnswer.answer).where(
+    plan = FlareUpPlan.participant_id == pid
+    parts = [
+        *(
+            select(literal(False), column).where(plan)
+            for column in (
+                FlareUpPlan.warning_signs, FlareUpPlan.what_helps, FlareUpPlan.what_to_ease_off,
+                FlareUpPlan.who_can_help, FlareUpPlan.note_to_self,
+            )
+        ),
+        select(literal(False), Goal.activity).where(Goal.participant_id == pid),
+        select(literal(False), CheckIn.note).where(
+            CheckIn.participant_id == pid, CheckIn.note.is_not(None)
+        ),
+        select(literal(False), ModuleAnswer.answer).where(
             ModuleAnswer.participant_id == pid, ModuleAnswer.kind == "question"
-        )
-    )
-    care_team = session.scalars(
-        select(CareTeamMessage.body).where(
+        ),
+        select(literal(True), CareTeamMessage.body).where(
             CareTeamMessage.participant_id == pid, CareTeamMessage.from_patient.is_(True)
-        )
-    )
-    return Member(
-        **{**found.__dict__, "free_texts": tuple(texts), "care_team_texts": tuple(care_team)}
-    )
+        ),
+    ]  # fmt: skip
+    texts: list[str] = []
+    care_team: list[str] = []
+    for to_care_team, text in session.execute(union_all(*parts)):
+        if text:
+            (care_team if to_care_team else texts).append(text)
+    return replace(found, free_texts=tuple(texts), care_team_texts=tuple(care_team))

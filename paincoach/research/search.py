@@ -250,7 +250,7 @@ class ResearchIndex:
             added += self._index(
                 connection,
                 {pseudonym: reader},
-                self.tracker.conversation(pseudonym, upto_id=horizon),
+                self.tracker.conversation(pseudonym, upto_id=horizon, turns_only=True),
                 horizon,
             )
         if states:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -50,11 +50,15 @@ events = Table(
 
 # Rasa marks events it did not get from the patient (trigger_intent) in their metadata.
 _EXTERNAL = events.c.data.like('%"is_external": true%')
+# Events that can make a turn: not listening, not the featurization note.
+_TURNS = and_(
+    events.c.type_name != "user_featurization",
+    ~and_(events.c.type_name == "action", events.c.action_name == "action_listen"),
+)
 
 
-@dataclass(frozen=True, slots=True)
-class TrackerEvent:
-    """One row of the events table, its JSON parsed."""
+class TrackerEvent(NamedTuple):
+    """One row of the events table, its JSON parsed (a tuple: millions are read)."""
 
     id: int
     sender_id: str
@@ -80,19 +84,16 @@ class Activity:
 
 
 def _parse(row: Any) -> TrackerEvent:
+    id_, sender, type_name, timestamp, intent_name, action_name, raw = row
     try:
-        data = json.loads(row.data) if row.data else {}
+        data = json.loads(raw) if raw else {}
     except ValueError:  # a damaged row is shown as an event without content
         data = {}
-    return TrackerEvent(
-        id=row.id,
-        sender_id=row.sender_id,
-        type_name=row.type_name,
-        timestamp=float(row.timestamp or data.get("timestamp") or 0.0),
-        intent_name=row.intent_name,
-        action_name=row.action_name,
-        data=data if isinstance(data, dict) else {},
-    )
+    if not isinstance(data, dict):
+        data = {}
+    if timestamp is None:
+        timestamp = data.get("timestamp") or 0.0
+    return TrackerEvent(id_, sender, type_name, float(timestamp), intent_name, action_name, data)
 
 
 def epoch(moment: datetime) -> float:
@@ -131,9 +132,14 @@ class TrackerEvents:
         upto_id: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        turns_only: bool = False,
     ) -> Iterator[TrackerEvent]:
-        """One conversation's events in order, optionally a slice of ids or of time."""
+        """One conversation's events in order, optionally a slice of ids or of time;
+        `turns_only` leaves out Rasa's bookkeeping (listening, featurization), which makes
+        no turn."""
         conditions: list[ColumnElement[bool]] = [events.c.sender_id == sender]
+        if turns_only:
+            conditions.append(_TURNS)
         if after_id:
             conditions.append(events.c.id > after_id)
         if upto_id is not None:
@@ -165,7 +171,7 @@ class TrackerEvents:
         """Every conversation's events in (after_id, upto_id], in id order."""
         return self._stream(
             select(events)
-            .where(events.c.id > after_id, events.c.id <= upto_id)
+            .where(events.c.id > after_id, events.c.id <= upto_id, _TURNS)
             .order_by(events.c.id)
         )
 

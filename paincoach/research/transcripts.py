@@ -106,7 +106,8 @@ class ResearchStore:
         if since is not None:
             for event in self.tracker.context_before(pseudonym, since):
                 reader.follow(event)
-        return list(reader.read_all(self.tracker.conversation(pseudonym, since=since, until=until)))
+        events = self.tracker.conversation(pseudonym, since=since, until=until, turns_only=True)
+        return list(reader.read_all(events))
 
     def turns(
         self,

@@ -77,14 +77,20 @@ class Turn:
     module_id: str | None = None  # the module running when this happened
 
 
-def _words_pattern(words: Iterable[str | None], minimum: int) -> re.Pattern[str] | None:
+def _alternatives(words: Iterable[str | None], minimum: int) -> str | None:
     found = sorted(
         {w.strip() for w in words if w and len(w.strip()) >= minimum}, key=len, reverse=True
     )
-    if not found:
-        return None
-    alternatives = "|".join(re.escape(w) for w in found)
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    return "|".join(re.escape(w) for w in found) or None
+
+
+_REPLACEMENTS = {
+    "care_team": CARE_TEAM_WITHHELD, "free_text": FREE_TEXT_WITHHELD, "nickname": NICKNAME,
+}  # fmt: skip
+
+
+def _replacement(match: re.Match[str]) -> str:
+    return _REPLACEMENTS[match.lastgroup or "free_text"]
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -119,9 +125,7 @@ class TurnReader:
         self._seen_free_texts: list[str] = []
         self._seen_care_team: list[str] = []
         self._seen_nicknames: list[str] = []
-        self._patterns: tuple[
-            re.Pattern[str] | None, re.Pattern[str] | None, re.Pattern[str] | None
-        ] = (None, None, None)
+        self._pattern: re.Pattern[str] | None = None
         self._stale = True
 
     # Scrubbing --------------------------------------------------------------------------
@@ -137,21 +141,25 @@ class TurnReader:
         if self._stale:
             member = self.member
             free = () if member.free_text else (*member.free_texts, *self._seen_free_texts)
-            self._patterns = (
-                _words_pattern([member.nickname, *self._seen_nicknames], 1),
-                _words_pattern([*member.care_team_texts, *self._seen_care_team], 4),
-                _words_pattern(free, 4),
+            groups = [
+                f"(?P<{name}>{alternatives})"
+                for name, alternatives in (
+                    (
+                        "care_team",
+                        _alternatives([*member.care_team_texts, *self._seen_care_team], 4),
+                    ),
+                    ("free_text", _alternatives(free, 4)),
+                    ("nickname", _alternatives([member.nickname, *self._seen_nicknames], 1)),
+                )
+                if alternatives
+            ]
+            alternation = "|".join(groups)
+            self._pattern = (
+                re.compile(rf"(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE) if groups else None
             )
             self._stale = False
-        nickname, care_team, free_text = self._patterns
         text = clean(text)
-        if care_team is not None:
-            text = care_team.sub(CARE_TEAM_WITHHELD, text)
-        if free_text is not None:
-            text = free_text.sub(FREE_TEXT_WITHHELD, text)
-        if nickname is not None:
-            text = nickname.sub(NICKNAME, text)
-        return text
+        return text if self._pattern is None else self._pattern.sub(_replacement, text)
 
     def _slot_value(self, name: str, value: Any) -> tuple[Any, bool]:
         """What may be shown of a slot's value, and whether it was withheld."""
