@@ -8,7 +8,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import CoachAction, EnrolledAction, Events, store
+from paincoach.research.search import ResearchIndex
 from paincoach.research.withdrawal import withdraw_from_research
+from paincoach.settings import get_settings
 
 # Rasa saves this turn's events after the action returns, so the channel that delivers the
 # reply erases the tracker events afterwards, when it sees this marker.
@@ -25,6 +27,8 @@ class ActionDeleteMyData(CoachAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         store().erase_participant(tracker.sender_id)
+        settings = get_settings()  # the research index keeps copies of turns: they go too
+        ResearchIndex(settings.database_url, settings.tracker_store_url).forget(tracker.sender_id)
         dispatcher.utter_message(
             text="Done. I've erased everything I stored about you, and our conversation "
             "history is being deleted too. Take care — if you ever want to come back, "
