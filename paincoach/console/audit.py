@@ -42,7 +42,8 @@ ACTIONS = {
     "account_role": "Changed a role",
     "password_reset_link": "Made a password reset link",
     "password_reset_used": "Set a password through a reset link",
-    "audit_view": "Read the audit log",
+    "retention": "Applied retention (old transcripts removed)",
+    "before_consent_erasure": "Erased conversations of people who never consented",
 }
 CSV_COLUMNS = ("at_utc", "actor", "action", "target", "address", "detail")
 BATCH = 1000
