@@ -71,6 +71,15 @@ def postgres_template() -> Iterator[str]:
         yield url.rsplit("/", 1)[1]
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """The app database on SQLite only, for tests whose subject does not depend on the
+    database engine (access rules): the engine itself is tested on both elsewhere."""
+    path = tmp_path / "paincoach.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The app database, migrated to head, on SQLite and on PostgreSQL."""

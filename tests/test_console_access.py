@@ -21,6 +21,13 @@ from tests.console_client import Browser, accounts, add_user, console_app, logge
 from tests.providers import add_patient
 from tests.test_research_access import ROUTES as RESEARCH_ROUTES
 
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Access rules do not depend on the database engine; SQLite keeps this table fast."""
+    return sqlite_url
+
+
 PUBLIC, ANYONE, PROVIDER, ADMIN = "public", "anyone logged in", "provider", "admin"
 # Every route of the console and who may use it. A new route must be added here, so that it
 # is tested below (test_the_route_table_is_complete fails otherwise).
