@@ -20,6 +20,7 @@ from typing import Any
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from paincoach.db.engine import session_scope
 from paincoach.research import exports
@@ -233,6 +234,7 @@ def draw(chart: str, table: Table) -> str:
         axes.bar(range(len(rows)), [r[1] for r in rows], color=ACCENT, width=0.8)
         _ticks(axes, [date.fromisoformat(r[0]).strftime("%d %b") for r in rows])
         axes.set_ylabel("participants", fontsize=8)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     elif chart == "adherence":
         overall = table.rows[-1][4]
         axes.bar(range(len(rows)), [(r[4] or 0) * 100 for r in rows], color=ACCENT)
@@ -306,6 +308,7 @@ def draw(chart: str, table: Table) -> str:
         )
         _ticks(axes, [date.fromisoformat(r[0]).strftime("%d %b") for r in rows])
         axes.set_ylabel("events", fontsize=8)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.legend(fontsize=8, frameon=False, loc="upper right")
     return _svg(figure)
 
