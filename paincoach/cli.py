@@ -513,6 +513,20 @@ def _database_problem(error: Exception) -> typer.Exit:
     )
 
 
+def _audit_account_change(action: str, target: str, detail: str | None = None) -> None:
+    """Account changes made on the command line go in the audit log too, by the system user."""
+    import getpass
+
+    from paincoach.console import audit
+
+    try:
+        who = getpass.getuser()
+    except (OSError, KeyError):
+        who = "unknown"
+    audit.record(_settings().database_url, action, actor_email=f"cli:{who}", target=target,
+                 address="command line", detail=detail)  # fmt: skip
+
+
 @users_app.command("add")
 def users_add(
     email: Annotated[str, typer.Argument(help="The person's email address; their login.")],
@@ -534,6 +548,7 @@ def users_add(
         password = _read_password()
         check_password(password)
         _accounts().add_user(address, role, password)
+        _audit_account_change("account_add", address, f"role {role}")
     except AccountError as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:
@@ -569,6 +584,7 @@ def users_disable(
 
     try:
         user = _accounts().disable_user(email)
+        _audit_account_change("account_disable", user.email)
     except AccountError as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:
@@ -592,6 +608,7 @@ def users_password(
         password = _read_password()
         check_password(password)
         user = accounts.set_password(email, password)
+        _audit_account_change("password_set", user.email)
     except AccountError as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:

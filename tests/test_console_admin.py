@@ -10,7 +10,9 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from paincoach.console import audit
 from paincoach.db.engine import session_scope
@@ -232,3 +234,26 @@ def test_the_app_has_no_way_to_change_or_delete_audit_entries(database_url: str)
         if "AuditEntry" in text and "migrations" not in source.parts:
             assert not re.search(r"(update|delete)\(\s*AuditEntry", text), source
             assert not re.search(r"(update|delete from)\s+audit_log", text, re.I), source
+
+
+def test_account_changes_on_the_command_line_are_in_the_audit_log(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paincoach.cli import app
+    from paincoach.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        added = runner.invoke(app, ["users", "add", PROVIDER, "--role", "provider"],
+                              input="a long password\n")  # fmt: skip
+        changed = runner.invoke(app, ["users", "password", PROVIDER], input=NEW_PASSWORD + "\n")
+        disabled = runner.invoke(app, ["users", "disable", PROVIDER])
+    finally:
+        get_settings.cache_clear()
+    assert added.exit_code == changed.exit_code == disabled.exit_code == 0, added.output
+    entries = [(action, target) for _, action, target in _actions(database_url)]
+    assert entries == [("account_add", PROVIDER), ("password_set", PROVIDER),
+                       ("account_disable", PROVIDER)]  # fmt: skip
+    assert all((email or "").startswith("cli:") for email, _, _ in _actions(database_url))

@@ -42,6 +42,7 @@ ACTIONS = {
     "account_role": "Changed a role",
     "password_reset_link": "Made a password reset link",
     "password_reset_used": "Set a password through a reset link",
+    "password_set": "Set a password on the command line",
     "retention": "Applied retention (old transcripts removed)",
     "before_consent_erasure": "Erased conversations of people who never consented",
 }
