@@ -33,6 +33,7 @@ from paincoach.console.dependencies import (
     render,
     researcher,
 )
+from paincoach.db.engine import session_scope
 from paincoach.research import dashboard, qdpx
 from paincoach.research.coding import (
     DEFAULT_COLOUR,
@@ -52,6 +53,7 @@ from paincoach.research.exports import (
     record_export,
     write_export,
 )
+from paincoach.research.members import Member, members
 from paincoach.research.transcripts import KINDS as TURN_KINDS
 from paincoach.research.transcripts import ResearchStore, Turn
 from paincoach.research.turns import TEXT_KINDS
@@ -91,8 +93,14 @@ def _date(value: str, name: str, problems: dict[str, str]) -> date | None:
         return None
 
 
+def _members(state: Console) -> list[Member]:
+    """Who researchers may see, from the app database alone (no counts: cheap on every page)."""
+    with session_scope(state.settings.database_url) as session:
+        return members(session)
+
+
 def _arms(state: Console) -> list[str]:
-    return sorted({p.study_arm for p in _store(state).participants() if p.study_arm})
+    return sorted({m.study_arm for m in _members(state) if m.study_arm})
 
 
 # --- participants -----------------------------------------------------------------------------
@@ -192,7 +200,7 @@ def transcripts_page(request: Request, state: ConsoleState, modules: Modules) ->
             target=query.form["pseudonym"] or None,
             detail=f"{detail}; {len(hits)} turns",
         )
-    participants = store.participants()
+    participants = _members(state)
     return render(
         request,
         "research/transcripts.html",
@@ -251,7 +259,8 @@ def _transcript_page(
     turns = turns if turns is not None else store.transcript(pseudonym)
     if turns is None:
         raise not_found()
-    summary = next((p for p in store.participants() if p.pseudonym == pseudonym), None)
+    summary = next((m for m in _members(state) if m.pseudonym == pseudonym), None)
+    counts = {kind: sum(1 for t in turns if t.kind == kind) for kind in TEXT_KINDS}
     book = Codebook(state.settings)
     by_event: dict[int, list[CodingView]] = {}
     for view in book.codings(pseudonym):
@@ -267,6 +276,7 @@ def _transcript_page(
         {
             "pseudonym": pseudonym,
             "summary": summary,
+            "counts": counts,
             "turns": turns,
             "rendered": rendered,
             "codings": by_event,
