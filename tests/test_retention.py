@@ -188,6 +188,7 @@ def test_upkeep_applies_retention_once_a_day_whatever_the_replicas(settings: Set
     first = [replica.run(A_YEAR_ON) for replica in replicas]
     assert [r["retention_applied"] for r in first] == [1, 0]
     assert first[0]["unconsented_erased"] == 1 and first[1]["unconsented_erased"] == 0
+    assert first[0]["research_index_added"] > 0  # kept warm for the researchers' first search
     assert len(audit(settings, RETENTION)) == 1
     hour_later = [replica.run(A_YEAR_ON + timedelta(hours=1)) for replica in replicas]
     assert all(r["retention_applied"] == 0 for r in hour_later)

@@ -1,7 +1,8 @@
 """Data protection on a timetable, run by the gateway's scheduler in the background.
 
-Every hour: erase the conversations of people who did not consent in time, and drop from
-the research index anyone researchers may no longer see. Once a day: retention. Several
+Every hour: erase the conversations of people who did not consent in time, drop from the
+research index anyone researchers may no longer see, and index what is new. Once a day:
+retention. Several
 gateway replicas may run this side by side: the erasures are idempotent, and retention runs
 under a lock (an advisory lock on PostgreSQL) and only when the audit log shows no run in
 the last day, so it happens once a day whatever the number of replicas or restarts.
@@ -78,6 +79,8 @@ class DataUpkeep:
             done["unconsented_erased"] = erased["conversations"]
             index = ResearchIndex(self.settings.database_url, self.settings.tracker_store_url)
             done["research_index_pruned"] = index.prune()
+            # Kept warm here, so a researcher's first search does not wait for a long read.
+            done["research_index_added"] = index.refresh(now)
         if self.retention_due(now):
             with retention_lock(self.settings) as mine:
                 # Checked again under the lock: another replica may have just finished.

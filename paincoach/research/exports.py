@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -123,13 +124,18 @@ def _who(member: Member) -> Row:
     return {"pseudonym": member.pseudonym, "study_arm": member.study_arm}
 
 
+@lru_cache(maxsize=256)
+def _scrubber(member: Member) -> TurnReader:
+    return TurnReader(member)
+
+
 def _free_text(member: Member, text: str | None) -> str | None:
     """A free text as research may see it: withheld without consent, nickname scrubbed."""
     if text is None:
         return None
     if not member.free_text:
         return FREE_TEXT_WITHHELD
-    return TurnReader(member).scrub(text)
+    return _scrubber(member).scrub(text)
 
 
 def _day_fields(member: Member, moment: datetime) -> Row:

@@ -224,18 +224,22 @@ class ResearchIndex:
         settled = (now or datetime.now(UTC)) - timedelta(seconds=settle_seconds)
         try:
             with self._exclusive() as connection:
-                return self._refresh(connection, self.tracker.last_id(settled))
+                return self._refresh(connection, settled)
         except IntegrityError:  # another process indexed the same events a moment ago
             log.info("research index refreshed elsewhere")
             return 0
 
-    def _refresh(self, connection: Connection, horizon: int) -> int:
+    def _refresh(self, connection: Connection, settled: datetime) -> int:
         with session_scope(self.database_url) as session:
             visible = {m.pseudonym: m for m in members(session)}
         with connection.begin():
             states = {row.pseudonym: row for row in connection.execute(select(state_table))}
-        if states and self.tracker.last_id() < min(s.last_event_id for s in states.values()):
+        watermark = min((s.last_event_id for s in states.values()), default=0)
+        # The newest settled event, looked for only past what was read already.
+        horizon = self.tracker.last_id(settled, after_id=watermark)
+        if states and self.tracker.last_id() < watermark:
             gone = list(states)  # the tracker store was emptied or replaced: start again
+            horizon = self.tracker.last_id(settled)
         else:
             gone = [
                 p for p, s in states.items()

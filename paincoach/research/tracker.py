@@ -175,15 +175,18 @@ class TrackerEvents:
             .order_by(events.c.id)
         )
 
-    def last_id(self, settled_before: datetime | None = None) -> int:
-        """The highest event id (of events older than `settled_before`, when given)."""
+    def last_id(self, settled_before: datetime | None = None, after_id: int = 0) -> int:
+        """The highest event id (of events older than `settled_before`, when given, looking
+        only past `after_id`: a short range of the primary key); `after_id` if none."""
         if not self.exists():
             return 0
         statement = select(func.max(events.c.id))
         if settled_before is not None:
             statement = statement.where(events.c.timestamp < epoch(settled_before))
+        if after_id:
+            statement = statement.where(events.c.id > after_id)
         with self.engine.connect() as connection:
-            return int(connection.scalar(statement) or 0)
+            return int(connection.scalar(statement) or after_id)
 
     def activity(self, senders: Iterable[str]) -> dict[str, Activity]:
         """Messages in (typed by the patient) and out (the coach's), per conversation."""
