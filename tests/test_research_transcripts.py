@@ -3,6 +3,7 @@ the index kept in step with the tracker store, and withdrawal. On SQLite and Pos
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -238,3 +239,25 @@ def test_erased_participants_leave_the_index(research: ResearchStore, settings: 
     with session_scope(settings.database_url) as session:
         states = set(session.scalars(select(state_table.c.pseudonym)))
     assert states == {FREE.pseudonym}
+
+
+def test_a_refresh_already_running_elsewhere_is_not_waited_for(
+    research: ResearchStore, settings: Settings
+) -> None:
+    from paincoach.db.engine import get_engine
+    from paincoach.research import search
+
+    more = Conversation(FREE.pseudonym, START + timedelta(days=8)).user("ache", "inform", 0.7)
+    write(settings.tracker_store_url, more)
+    engine = get_engine(settings.database_url)
+    with contextlib.ExitStack() as held:
+        if engine.dialect.name == "postgresql":
+            other = held.enter_context(engine.connect())
+            other.execute(select(func.pg_advisory_lock(search._ADVISORY_LOCK)))
+            held.callback(other.execute, select(func.pg_advisory_unlock(search._ADVISORY_LOCK)))
+        else:
+            held.enter_context(search._SQLITE_REFRESH)
+        assert research.index.refresh(now=LATER) == 0  # the index is read as it is
+        assert research.search("ache") == []
+    assert research.index.refresh(now=LATER) == 1
+    assert [h.turn.text for h in research.search("ache")] == ["ache"]

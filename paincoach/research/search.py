@@ -199,16 +199,26 @@ class ResearchIndex:
         _ready.add(self.database_url)
 
     @contextlib.contextmanager
-    def _exclusive(self) -> Iterator[Connection]:
-        """A connection that alone refreshes the index: an advisory lock on PostgreSQL, a
-        process lock on SQLite (whose writers take turns anyway)."""
+    def _exclusive(self) -> Iterator[Connection | None]:
+        """A connection that alone refreshes the index (an advisory lock on PostgreSQL, a
+        process lock on SQLite, whose writers take turns anyway), or None while another
+        refresh runs: the index is then read as it is rather than waited for."""
         if self.dialect != "postgresql":
-            with _SQLITE_REFRESH, self.engine.connect() as connection:
-                yield connection
+            if not _SQLITE_REFRESH.acquire(blocking=False):
+                yield None
+                return
+            try:
+                with self.engine.connect() as connection:
+                    yield connection
+            finally:
+                _SQLITE_REFRESH.release()
             return
         with self.engine.connect() as connection:
-            connection.execute(select(func.pg_advisory_lock(_ADVISORY_LOCK)))
+            mine = connection.scalar(select(func.pg_try_advisory_lock(_ADVISORY_LOCK)))
             connection.commit()
+            if not mine:
+                yield None
+                return
             try:
                 yield connection
             finally:
@@ -224,7 +234,7 @@ class ResearchIndex:
         settled = (now or datetime.now(UTC)) - timedelta(seconds=settle_seconds)
         try:
             with self._exclusive() as connection:
-                return self._refresh(connection, settled)
+                return 0 if connection is None else self._refresh(connection, settled)
         except IntegrityError:  # another process indexed the same events a moment ago
             log.info("research index refreshed elsewhere")
             return 0
