@@ -735,8 +735,7 @@ def export_qdpx(
     out: Annotated[Path, typer.Option(help="The .qdpx file to write (REFI-QDA, QDA-XML 1.0).")],
     arm: Annotated[str | None, typer.Option(help="Only this study arm.")] = None,
 ) -> None:
-    """Transcripts, codebook, codings and memos as a REFI-QDA project for NVivo, ATLAS.ti,
-    MAXQDA or QDA Miner."""
+    """Transcripts, codebook, codings and memos as a REFI-QDA project (NVivo, ATLAS.ti...)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from paincoach.research.exports import Window, record_export
