@@ -196,12 +196,23 @@ CHECKINS = Export(
             "they answered is kept).",
             allowed="completed, partial", nullable=False,
         ),
-        _score("pain_average", "PEG item 1: average pain in the past week.", PEG),
         _score(
-            "pain_enjoyment", "PEG item 2: how pain interfered with enjoyment of life.", PEG
+            "pain_average",
+            "PEG item 1: average pain over the past day (0 no pain, 10 as bad as you can "
+            "imagine). The PEG's one-week recall is asked about the past day, every day.",
+            PEG,
         ),
         _score(
-            "pain_activity", "PEG item 3: how pain interfered with general activity.", PEG
+            "pain_enjoyment",
+            "PEG item 2: how much pain got in the way of enjoying life (0 not at all, 10 "
+            "completely).",
+            PEG,
+        ),
+        _score(
+            "pain_activity",
+            "PEG item 3: how much pain got in the way of general activity (0 not at all, 10 "
+            "completely).",
+            PEG,
         ),
         Column(
             "peg_score", pa.float64(),
@@ -209,8 +220,8 @@ CHECKINS = Export(
             "answered.",
             unit=POINTS, allowed="0-10 in steps of 1/3", instrument=PEG,
         ),
-        _score("mood", "Mood today (0 very low, 10 very good).", PAINCOACH_ITEM),
-        _score("sleep_quality", "Sleep quality last night (0 very poor, 10 very good).",
+        _score("mood", "How the mood has been (0 very low, 10 very good).", PAINCOACH_ITEM),
+        _score("sleep_quality", "How well they slept last night (0 very badly, 10 very well).",
                PAINCOACH_ITEM),
         Column(
             "items_answered", pa.int16(), "How many of the five items were answered.",
