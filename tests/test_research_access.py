@@ -66,6 +66,12 @@ class Lab:
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """Access rules do not depend on the database engine; SQLite keeps this table fast."""
+    return sqlite_url
+
+
+@pytest.fixture
 def lab(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Lab:
     """The small study of tests/research_world.py, a coded message, and one account a role."""
     settings = research_settings(database_url, request, tmp_path)
