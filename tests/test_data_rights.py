@@ -93,6 +93,7 @@ async def test_tracker_events_are_erased_and_the_request_closed(
     with session_scope(database_url) as session:
         request = session.scalar(select(ErasureRequest))
         assert request is not None and isinstance(request.tracker_erased_at, datetime)
+        assert request.pseudonym == "erased"  # the record stays, the identity goes
     engine.dispose()
 
 

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, select, text
 
 from paincoach import enrolment
 from paincoach.db.engine import session_scope
 from paincoach.db.models import CheckIn, SafetyEvent, TelegramChat
 from paincoach.db.store import CoachStore
 from paincoach.gateway.app import build_application, make_rasa_client, start_polling, stop_polling
+from paincoach.research.search import ResearchIndex
 from paincoach.scheduler.clock import FakeClock
 from paincoach.scheduler.jobs import JobStore
 from paincoach.scheduler.runner import Scheduler
@@ -482,3 +483,49 @@ async def test_research_consent_with_free_text_and_withdrawal_from_mydata(
     assert "taking part in the research" not in " ".join(
         m.text or "" for m in telegram.standin.sent_messages(5310)[-2:]
     )
+
+
+def _everything_mentioning(url: str, needles: tuple[str, ...]) -> list[str]:
+    """Every table.column of a database whose value contains one of `needles`."""
+    engine = create_engine(url)
+    found = []
+    try:
+        with engine.connect() as connection:
+            for table in inspect(engine).get_table_names():
+                rows = connection.execute(text(f'SELECT * FROM "{table}"')).mappings()
+                for row in rows:
+                    for column, value in row.items():
+                        if value is not None and any(n in str(value) for n in needles):
+                            found.append(f"{table}.{column}")
+    finally:
+        engine.dispose()
+    return sorted(set(found))
+
+
+async def test_after_delete_nothing_in_either_database_refers_to_the_patient(
+    telegram: Telegram,
+) -> None:
+    chat_id = 8675309123  # distinctive, so that no unrelated number contains it
+    patient = telegram.patient(chat_id)
+    await patient.command("start", until="Do you agree")
+    await patient.presses("Yes, I agree", until="optional")
+    await patient.presses("Yes, that's fine", until="your own words")
+    await patient.presses("Yes, they may", until="call you")
+    await patient.says("Thaddeus", until="time of day")
+    await patient.says("8pm", until="time zone")
+    await patient.says("Oslo", until="what we can do")
+    await patient.command("checkin", until="on average")
+    for rating in ("6", "5", "5", "6", "4"):
+        await patient.says(rating, until="?")
+    await patient.says("walked to the shop with Thaddeus's dog", until="saved")
+    pseudonym = _pseudonym(telegram, chat_id)
+    settings = telegram.settings
+    index = ResearchIndex(settings.database_url, settings.tracker_store_url)
+    index.refresh(settle_seconds=0)  # the research index holds copies of turns too
+    needles = (pseudonym, str(chat_id), "Thaddeus")
+    assert _everything_mentioning(settings.database_url, needles)  # the scan can see them
+
+    await patient.command("delete", until="can't be undone")
+    await patient.presses("Yes, delete everything", until="erased everything")
+    assert _everything_mentioning(settings.database_url, needles) == []
+    assert _everything_mentioning(settings.tracker_store_url, needles) == []

@@ -37,6 +37,7 @@ from paincoach.db.models import (
 
 CHECKIN_ITEMS = ("pain_average", "pain_enjoyment", "pain_activity", "mood", "sleep_quality")
 StoreError = SQLAlchemyError
+ERASED = "erased"  # what a completed erasure request keeps in place of the pseudonym
 
 
 def new_pseudonym() -> str:
@@ -396,7 +397,8 @@ class CoachStore:
                     ErasureRequest.pseudonym == pseudonym,
                     ErasureRequest.tracker_erased_at.is_(None),
                 )
-                .values(tracker_erased_at=utcnow())
+                # Done: the record of the erasure stays, without the pseudonym it erased.
+                .values(tracker_erased_at=utcnow(), pseudonym=ERASED)
             )
         return erased
 
