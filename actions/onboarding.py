@@ -31,6 +31,7 @@ ONBOARDING_SLOTS = (
     "consent", "research_consent", "free_text_consent", "nickname", "checkin_time", "timezone",
 )  # fmt: skip
 YES_WORDS = ("yes", "yeah", "yep", "i agree", "agree", "ok", "okay", "sure", "fine", "y")
+SIMPLE_YES_NO = "A simple yes or no is all I need here."
 NO_WORDS = ("no", "nope", "nah", "i don't", "i do not", "don't agree", "disagree", "n")
 
 
@@ -101,29 +102,31 @@ class ValidateOnboardingForm(CoachFormValidation):
             return [slot for slot in domain_slots if slot != "free_text_consent"]
         return domain_slots
 
-    def validate_consent(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    @staticmethod
+    def _yes_or_no(
+        slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, ask_again: str
     ) -> dict[str, Any]:
         answer = read_yes_no(tracker)
         if answer is None:
-            dispatcher.utter_message(text='Please tap "Yes, I agree" or "No, thanks".')
-        return {"consent": answer}
+            dispatcher.utter_message(text=ask_again)
+        return {slot: answer}
+
+    def validate_consent(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self._yes_or_no(
+            "consent", dispatcher, tracker, 'Please tap "Yes, I agree" or "No, thanks".'
+        )
 
     def validate_research_consent(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        answer = read_yes_no(tracker)
-        if answer is None:
-            dispatcher.utter_message(text="A simple yes or no is all I need here.")
-        return {"research_consent": answer}
+        return self._yes_or_no("research_consent", dispatcher, tracker, SIMPLE_YES_NO)
 
     def validate_free_text_consent(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        answer = read_yes_no(tracker)
-        if answer is None:
-            dispatcher.utter_message(text="A simple yes or no is all I need here.")
-        return {"free_text_consent": answer}
+        return self._yes_or_no("free_text_consent", dispatcher, tracker, SIMPLE_YES_NO)
 
     def validate_nickname(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
