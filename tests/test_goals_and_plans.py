@@ -82,6 +82,7 @@ async def test_flare_up_plan_written_stored_and_shown_back(store: CoachStore) ->
     messages, _ = await run(
         ActionFlareUpSupport(),
         make_tracker(
+            text="my back is killing me",
             intent="flare_up",
             entities=[{"entity": "body_part", "value": "back"}],
             slots={"nickname": "Sam"},
