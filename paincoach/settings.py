@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -169,6 +170,19 @@ class Settings(BaseSettings):
         """Where providers open the console; links in alerts point here."""
         base = self.public_console_url or f"http://{self.console_host}:{self.console_port}"
         return base.rstrip("/")
+
+
+def secret_or_generated(value: str, path: Path) -> str:
+    """A secret from the environment, or one generated once into `path` (owner-only)."""
+    if value:
+        return value
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,6 @@ processes."""
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from paincoach.db import migrate
-from paincoach.settings import PROJECT_ROOT, VAR_DIR, Settings
+from paincoach.settings import PROJECT_ROOT, VAR_DIR, Settings, secret_or_generated
 from paincoach.standin.server import DEFAULT_TOKEN
 
 log = structlog.get_logger("paincoach.stack")
@@ -33,16 +32,7 @@ class StackError(RuntimeError):
 
 def rasa_token(settings: Settings) -> str:
     """The API token: from RASA_TOKEN, or generated once into var/rasa_token."""
-    if settings.rasa_token:
-        return settings.rasa_token
-    path = settings.rasa_token_file
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    path.write_text(token)
-    path.chmod(0o600)
-    return token
+    return secret_or_generated(settings.rasa_token, settings.rasa_token_file)
 
 
 def ensure_postgres_database(url: str) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from paincoach.db.engine import session_scope
 from paincoach.db.models import ConsoleSession, ConsoleUser, PasswordReset, utcnow
-from paincoach.settings import Settings
+from paincoach.settings import Settings, secret_or_generated
 
 ROLES = ("admin", "provider", "researcher")
 MIN_PASSWORD_LENGTH = 10
@@ -49,16 +49,7 @@ class AccountError(ValueError):
 
 def console_secret(settings: Settings) -> str:
     """The key that signs console cookies: CONSOLE_SECRET_KEY, or generated once into var/."""
-    if settings.console_secret_key:
-        return settings.console_secret_key
-    path = settings.console_secret_file
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+    return secret_or_generated(settings.console_secret_key, settings.console_secret_file)
 
 
 def normalise_email(email: str) -> str:
