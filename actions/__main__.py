@@ -1,10 +1,7 @@
-"""The action server (`python -m actions`): rasa-sdk's own, with PainCoach's logs, which
-carry pseudonyms and event names but never a patient's words."""
+"""The action server (`python -m actions`): rasa-sdk's own, with PainCoach's logs and, when
+SERVICE_SECRET is set, a shared-secret check (see actions/server.py)."""
 
-from rasa_sdk.__main__ import main
-
-from paincoach.logs import configure_logging
+from actions.server import main
 
 if __name__ == "__main__":
-    configure_logging()
     main()

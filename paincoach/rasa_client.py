@@ -11,6 +11,7 @@ import httpx
 import structlog
 
 from paincoach.db.store import CoachStore
+from paincoach.settings import SERVICE_SECRET_HEADER
 
 log = structlog.get_logger("paincoach.rasa")
 ERASE_MARKER = {"paincoach": "erase_conversation"}
@@ -59,6 +60,7 @@ class RasaClient:
         tracker_store_url: str,
         timeout: float = 30.0,
         max_concurrent: int = 16,
+        secret: str = "",
     ) -> None:
         self.base_url = base_url
         # Rasa works through turns one CPU at a time; queueing here rather than inside Rasa
@@ -67,7 +69,9 @@ class RasaClient:
         self.token = token
         self.store = store
         self.tracker_store_url = tracker_store_url
-        self.http = httpx.AsyncClient(timeout=timeout)
+        # SERVICE_SECRET, which Rasa's REST channel checks when it is set.
+        headers = {SERVICE_SECRET_HEADER: secret} if secret else None
+        self.http = httpx.AsyncClient(timeout=timeout, headers=headers)
 
     @property
     def base_url(self) -> str:

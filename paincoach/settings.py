@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
+# The header that carries SERVICE_SECRET to Rasa's REST channel and to the action server
+# (also named in endpoints.yml and connectors/secure_rest.py, which run in .venv-rasa).
+SERVICE_SECRET_HEADER = "X-PainCoach-Secret"
 
 
 class SettingsError(RuntimeError):
@@ -50,6 +53,12 @@ class Settings(BaseSettings):
     )
     action_server_port: int = Field(default=5055, ge=1, le=65535)
     bind_host: str = Field(default="127.0.0.1", description="Interface the services listen on.")
+    service_secret: str = Field(
+        default="",
+        description="Shared secret the gateway sends to Rasa's REST channel and Rasa sends to "
+        "the action server; both refuse requests without it. Required when BIND_HOST is not a "
+        "loopback address; when empty (loopback only) both are open to this machine.",
+    )
 
     helpline_name: str = Field(default="the emotional support line")
     helpline_number: str = Field(default="116 123")
@@ -155,6 +164,13 @@ class Settings(BaseSettings):
     def _looks_like_a_database_url(cls, value: str) -> str:
         if "://" not in value:
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/x.db")
+        return value
+
+    @field_validator("service_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be at least 16 characters (or empty on a loopback BIND_HOST)")
         return value
 
     @property

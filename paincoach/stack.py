@@ -3,6 +3,7 @@ processes."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -33,6 +34,29 @@ class StackError(RuntimeError):
 def rasa_token(settings: Settings) -> str:
     """The API token: from RASA_TOKEN, or generated once into var/rasa_token."""
     return secret_or_generated(settings.rasa_token, settings.rasa_token_file)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an interface only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may be reachable from anywhere
+
+
+def check_service_secret(settings: Settings) -> None:
+    """Off loopback, Rasa's REST channel and the action server must check a shared secret."""
+    if settings.service_secret or is_loopback(settings.bind_host):
+        return
+    raise StackError(
+        f"BIND_HOST={settings.bind_host} is not a loopback address, so anyone who can reach "
+        "Rasa could chat as any patient and call any action. Set SERVICE_SECRET to a long "
+        "random string (the same on every machine), e.g. the output of "
+        "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+    )
 
 
 def ensure_postgres_database(url: str) -> None:
@@ -112,6 +136,7 @@ class Stack:
             **lock_store_environment(self.settings.lock_store_url),
             DATABASE_URL=self.settings.database_url,
             SANIC_HOST=self.settings.bind_host,
+            SERVICE_SECRET=self.settings.service_secret,  # endpoints.yml, credentials.yml
             SQLALCHEMY_SILENCE_UBER_WARNING="1",
             TF_CPP_MIN_LOG_LEVEL="2",
             PYTHONWARNINGS="ignore",
@@ -119,6 +144,7 @@ class Stack:
         return env
 
     def start(self, timeout: float = 180.0) -> None:
+        check_service_secret(self.settings)
         if not self.model.exists():
             raise StackError(f"No trained model at {self.model}. Run `make train` first.")
         if self.telegram and not self.settings.safety_model_path.exists():

@@ -224,7 +224,11 @@ async def retry_pending(gateway: Gateway, settings: Settings, stop: asyncio.Even
 
 def make_rasa_client(settings: Settings, rasa_url: str, token: str) -> RasaClient:
     return RasaClient(
-        rasa_url, token, CoachStore(settings.database_url), settings.tracker_store_url
+        rasa_url,
+        token,
+        CoachStore(settings.database_url),
+        settings.tracker_store_url,
+        secret=settings.service_secret,
     )
 
 
