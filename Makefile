@@ -97,7 +97,7 @@ bench: setup $(MODEL) $(RISK)  ## Gateway overhead against bare Rasa, reminder f
 bench-exports: setup  ## Time and peak memory of every research export (1M tracker events)
 	$(VENV)/bin/python -m paincoach.bench.exports
 
-bench-nlu: $(RASA_VENV)/.installed  ## NLU cross-validation and held-out macro-F1
+bench-nlu: $(VENV)/.installed $(RASA_VENV)/.installed  ## NLU cross-validation and both held-out sets (macro-F1, weakest intents, false safety)
 	$(VENV)/bin/python -m paincoach.bench.nlu
 
 bench-safety: setup $(MODEL) $(RISK)  ## Safety tiers on the independent held-out sets, through Rasa
