@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable
 from datetime import date, datetime
@@ -93,18 +94,24 @@ def db_erase_pending() -> None:
 
 
 def _run_until_signal(stack) -> None:  # type: ignore[no-untyped-def]
+    """Supervise until Ctrl-C or SIGTERM (exit 0), or until a service crashed too often and
+    the supervisor stopped everything (exit 1, so systemd or another supervisor takes over)."""
     stop = asyncio.Event()
 
     async def wait() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        while not stop.is_set() and not stack.supervisor.gave_up.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
 
     try:
         asyncio.run(wait())
     finally:
         stack.stop()
+    if stack.supervisor.failure:
+        raise _fail(f"Stopped: {stack.supervisor.failure}. Logs are in {stack.log_dir}.")
 
 
 @app.command()
@@ -141,6 +148,24 @@ def up() -> None:
     where = "real Telegram" if not stack.uses_standin else f"the stand-in at {stack.standin_url}"
     typer.echo(f"Ready: the coach is on {where}. Ctrl-C stops everything.")
     _run_until_signal(stack)
+
+
+@app.command()
+def status(
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where `paincoach up` keeps its state (default: var/run)."),
+    ] = None,
+) -> None:
+    """Each service's state, uptime, restarts and health, and the scheduler's last tick.
+    Exits 0 only when everything is running and healthy."""
+    from paincoach.settings import VAR_DIR
+    from paincoach.status import render, stack_status
+
+    report = stack_status(run_dir or VAR_DIR / "run")
+    typer.echo(render(report))
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -204,10 +229,12 @@ def gateway() -> None:
         raise _fail(str(error)) from None
     configure_logging()
     ready = os.environ.get("PAINCOACH_READY_FILE")
+    tick = os.environ.get("PAINCOACH_TICK_FILE")
     application = build_application(
         settings,
         make_rasa_client(settings, settings.rasa_url, rasa_token(settings)),
         ready_file=Path(ready) if ready else None,
+        tick_file=Path(tick) if tick else None,
     )
     if settings.public_url:
         application.run_webhook(

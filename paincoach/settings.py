@@ -113,6 +113,15 @@ class Settings(BaseSettings):
     rasa_retry_seconds: float = Field(
         default=10.0, gt=0, description="How often messages kept while Rasa was down are retried."
     )
+    supervisor_max_restarts: int = Field(
+        default=5,
+        ge=0,
+        description="Restarts of one service `paincoach up` allows within "
+        "SUPERVISOR_WINDOW_SECONDS; one crash more and it stops everything and exits non-zero.",
+    )
+    supervisor_window_seconds: float = Field(
+        default=600.0, gt=0, description="The window in which SUPERVISOR_MAX_RESTARTS counts."
+    )
 
     console_host: str = Field(
         default="127.0.0.1", description="Interface the provider console listens on."

@@ -1,11 +1,10 @@
-"""Start and stop the Rasa server, the action server, the gateway and the console as child
-processes."""
+"""Start the Rasa server, the action server, the gateway and the console as supervised child
+processes (paincoach/supervisor.py restarts what exits), and stop them."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from sqlalchemy.engine import make_url
 from paincoach.db import migrate
 from paincoach.settings import PROJECT_ROOT, VAR_DIR, Settings, secret_or_generated
 from paincoach.standin.server import DEFAULT_TOKEN
+from paincoach.supervisor import Child, Supervisor, exit_reason
 
 log = structlog.get_logger("paincoach.stack")
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -100,7 +100,33 @@ class Stack:
     log_dir: Path = VAR_DIR / "log"
     telegram: bool = False  # also the gateway, and the Bot API stand-in when there is no token
     standin_port: int = 8081
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    run_dir: Path | None = None  # the state file and the scheduler's tick; log_dir/../run
+    supervisor: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(
+            max_restarts=self.settings.supervisor_max_restarts,
+            window_seconds=self.settings.supervisor_window_seconds,
+            state_file=self.state_dir / "status.json",
+        )
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The running child processes by service name (the latest of each, after restarts)."""
+        return {
+            name: child.process
+            for name, child in self.supervisor.children.items()
+            if child.process is not None
+        }
+
+    @property
+    def state_dir(self) -> Path:
+        return self.run_dir or self.log_dir.parent / "run"
+
+    @property
+    def tick_file(self) -> Path:
+        """Touched by the gateway's scheduler after every tick (`paincoach status` reads it)."""
+        return self.state_dir / "scheduler.tick"
 
     @property
     def uses_standin(self) -> bool:
@@ -169,6 +195,7 @@ class Stack:
         self._spawn(
             "actions",
             [sys.executable, "-m", "actions", "--actions", "actions", "--port", port],
+            health_url=self.actions_health_url,
         )
         for replica, url in enumerate(self.rasa_urls):
             self._spawn(
@@ -180,10 +207,14 @@ class Stack:
                     "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
                     "--log-file", str(self.log_dir / f"rasa{replica or ''}.log"),
                 ],
+                health_url=f"{url}/version",  # answers once the model is loaded; no token
             )  # fmt: skip
         if self.telegram:
             self._spawn(
-                "console", [sys.executable, "-m", "paincoach.cli", "console"], self._console_env()
+                "console",
+                [sys.executable, "-m", "paincoach.cli", "console"],
+                self._console_env(),
+                health_url=f"{self.console_url}/healthz",
             )
         try:
             self._wait_until_ready(timeout)
@@ -194,6 +225,7 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        self.supervisor.watch()  # from now on, a child that exits is started again
 
     @property
     def console_url(self) -> str:
@@ -227,6 +259,7 @@ class Stack:
                 "standin",
                 [sys.executable, "-m", "paincoach.standin", "--port", str(self.standin_port),
                  "--token", STANDIN_TOKEN],
+                health_url=f"{self.standin_url}/control/state",
             )  # fmt: skip
             self._wait_for("standin", f"{self.standin_url}/control/state", timeout)
             env.update(
@@ -236,6 +269,7 @@ class Stack:
             )
         self.ready_file.unlink(missing_ok=True)
         env["PAINCOACH_READY_FILE"] = str(self.ready_file)
+        env["PAINCOACH_TICK_FILE"] = str(self.tick_file)
         self._spawn("gateway", [sys.executable, "-m", "paincoach.cli", "gateway"], env)
         deadline = time.monotonic() + timeout
         while not self.ready_file.exists():
@@ -262,26 +296,34 @@ class Stack:
         process = self.processes[name]
         if process.poll() is not None:
             raise StackError(
-                f"{name} exited with code {process.returncode}; see "
-                f"{self.log_dir / (name + '.out')}"
+                f"{name} {exit_reason(process.returncode)}; see {self.log_dir / (name + '.out')}"
             )
 
     def _spawn(
-        self, name: str, command: list[str], extra_env: dict[str, str] | None = None
+        self,
+        name: str,
+        command: list[str],
+        extra_env: dict[str, str] | None = None,
+        health_url: str | None = None,
     ) -> None:
-        output = (self.log_dir / f"{name}.out").open("ab")
-        self.processes[name] = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env={**self.environment(), **(extra_env or {})},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us; we stop the children ourselves
+        self.supervisor.start(
+            Child(
+                name,
+                command,
+                env={**self.environment(), **(extra_env or {})},
+                log_path=self.log_dir / f"{name}.out",
+                cwd=PROJECT_ROOT,
+                health_url=health_url,
+            )
         )
+
+    @property
+    def actions_health_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.action_server_port}/health"
 
     def _wait_until_ready(self, timeout: float) -> None:
         checks = {
-            "actions": f"http://127.0.0.1:{self.settings.action_server_port}/health",
+            "actions": self.actions_health_url,
             **{
                 f"rasa{replica or ''}": f"{url}/status?token={self.token}"
                 for replica, url in enumerate(self.rasa_urls)
@@ -293,17 +335,8 @@ class Stack:
             log.info("service ready", service=name)
 
     def stop(self) -> None:
-        """SIGTERM every child, newest first, then SIGKILL what still runs after 15 s."""
-        for process in reversed(self.processes.values()):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self.processes.clear()
+        """Stop supervising; SIGTERM every child, newest first, SIGKILL what runs after 15 s."""
+        self.supervisor.stop()
 
     def __enter__(self) -> Stack:
         self.start()

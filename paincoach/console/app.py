@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paincoach import alerts
@@ -39,6 +41,7 @@ from paincoach.console.routers import (
     research,
 )
 from paincoach.console.routers import alerts as alert_pages
+from paincoach.db.engine import session_scope
 from paincoach.settings import Settings, get_settings
 
 SECURITY_HEADERS = {
@@ -118,8 +121,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)
     def healthz() -> PlainTextResponse:
+        """For load balancers and `paincoach status`: no login, no data; 503 when the
+        database does not answer."""
+        try:
+            with session_scope(settings.database_url) as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return PlainTextResponse("database unavailable", status_code=503)
         return PlainTextResponse("ok")
 
     @app.exception_handler(LoginRequired)

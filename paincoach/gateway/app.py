@@ -141,6 +141,7 @@ def build_application(
     clock: Clock | None = None,
     run_scheduler: bool = True,
     ready_file: Path | None = None,
+    tick_file: Path | None = None,
 ) -> Application:  # type: ignore[type-arg]
     """Wire the handlers in one place; the scheduler and retry loops start with the bot."""
     # Request logs would carry the bot token in their URLs.
@@ -163,6 +164,7 @@ def build_application(
                 alerts=AlertStore(settings.database_url),
                 care_team=gateway.care_team,
                 upkeep=DataUpkeep(settings),
+                tick_file=tick_file,
             )
             application.bot_data["scheduler"] = scheduler
             tasks.append(asyncio.create_task(scheduler.run(stop)))

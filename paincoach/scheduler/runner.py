@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -19,6 +20,7 @@ from paincoach.rasa_client import RasaUnavailable
 from paincoach.scheduler.clock import Clock, SystemClock
 from paincoach.scheduler.jobs import REMINDER, Job, JobStore
 from paincoach.settings import Settings
+from paincoach.status import write_tick
 
 log = structlog.get_logger("paincoach.scheduler")
 
@@ -52,6 +54,7 @@ class Scheduler:
     care_team: CareTeam | None = None  # tells providers of crises, delivers their replies
     upkeep: Upkeep | None = None  # retention and unconsented erasure, in the background
     upkeep_task: asyncio.Task[Counter[str]] | None = field(default=None, init=False, repr=False)
+    tick_file: Path | None = None  # touched after every tick, for `paincoach status`
 
     async def tick(self, limit: int = 500) -> Counter[str]:
         """One round: crisis alerts and care-team replies first, then plan the next reminders,
@@ -138,5 +141,8 @@ class Scheduler:
                 await self.tick()
             except Exception:
                 log.exception("scheduler tick failed")
+            else:
+                if self.tick_file is not None:
+                    write_tick(self.tick_file, self.settings.scheduler_tick_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.scheduler_tick_seconds)
