@@ -93,6 +93,67 @@ def db_erase_pending() -> None:
     typer.echo(f"Erased the conversation history of {len(pending)} participant(s).")
 
 
+@app.command()
+def backup(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="New folder for the backup (default: BACKUP_DIR/<UTC time>)."),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(min=1, help="Then delete all but the newest N backups beside it."),
+    ] = None,
+) -> None:
+    """Copy the app database and Rasa's tracker store, consistently, while the stack runs."""
+    from datetime import UTC
+
+    from paincoach.db.backup import BackupError, describe, prune
+    from paincoach.db.backup import backup as take_backup
+
+    settings = _settings()
+    folder = out or settings.backup_dir / datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    try:
+        manifest = take_backup(
+            folder, settings.database_url, settings.tracker_store_url, settings.pg_bin_dir
+        )
+        removed = prune(folder.parent, keep) if keep else []
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"Cannot write the backup: {error.strerror or error}.") from None
+    typer.echo(f"Backup written to {folder}:")
+    for line in describe(manifest, folder):
+        typer.echo(f"  {line}")
+    if removed:
+        typer.echo(f"Deleted {len(removed)} older backup(s), keeping the newest {keep}.")
+
+
+@app.command()
+def restore(
+    folder: Annotated[Path, typer.Argument(help="A folder `paincoach backup` wrote.")],
+    force: Annotated[
+        bool, typer.Option(help="Replace databases that are not empty (stop the stack first).")
+    ] = False,
+) -> None:
+    """Put a backup back into DATABASE_URL and TRACKER_STORE_URL, and check every table."""
+    from paincoach.db.backup import BackupError, describe
+    from paincoach.db.backup import restore as put_back
+
+    settings = _settings()
+    try:
+        manifest = put_back(
+            folder, settings.database_url, settings.tracker_store_url, force, settings.pg_bin_dir
+        )
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"Cannot restore: {error.strerror or error}.") from None
+    typer.echo(f"Restored the backup of {manifest.created_at}; every table has its rows:")
+    for line in describe(manifest, folder):
+        typer.echo(f"  {line}")
+    typer.echo("Start the stack as usual; it applies any newer migrations.")
+
+
 def _run_until_signal(stack) -> None:  # type: ignore[no-untyped-def]
     """Supervise until Ctrl-C or SIGTERM (exit 0), or until a service crashed too often and
     the supervisor stopped everything (exit 1, so systemd or another supervisor takes over)."""

@@ -168,6 +168,17 @@ class Settings(BaseSettings):
         "mapping are erased if they have not consented.",
     )
 
+    backup_dir: Path = Field(
+        default=VAR_DIR / "backups",
+        description="Where `paincoach backup` puts a new backup when --out is not given "
+        "(one folder per backup, named by its UTC time); keep a copy on another machine.",
+    )
+    pg_bin_dir: str = Field(
+        default="",
+        description="Folder holding PostgreSQL's pg_dump and pg_restore, when they are not on "
+        "PATH or in /usr/lib/postgresql/*/bin; use tools at least as new as the server.",
+    )
+
     @field_validator("database_url", "tracker_store_url")
     @classmethod
     def _looks_like_a_database_url(cls, value: str) -> str:
