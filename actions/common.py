@@ -12,6 +12,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from paincoach.body import body_part_meant
 from paincoach.db.models import Participant
 from paincoach.db.store import CoachStore, StoreError
 from paincoach.settings import get_settings
@@ -82,6 +83,28 @@ def entity(tracker: Tracker, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def body_part(tracker: Tracker) -> str | None:
+    """The body part this turn is about: named in this message ("my back"), or in the
+    message just before it when the patient is still on the same subject (same intent).
+    A body part is never carried further, and never where it is not about the body
+    ("get back to the gym")."""
+    messages = [event for event in tracker.events if event.get("event") == "user"][-2:]
+    if not messages:
+        return None
+    latest = messages[-1]
+    topic = ((latest.get("parse_data") or {}).get("intent") or {}).get("name")
+    for message in reversed(messages):
+        parse = message.get("parse_data") or {}
+        if message is not latest and (parse.get("intent") or {}).get("name") != topic:
+            break
+        for found in parse.get("entities") or []:
+            if found.get("entity") == "body_part":
+                meant = body_part_meant(str(message.get("text") or ""), str(found.get("value")))
+                if meant:
+                    return meant
+    return None
+
+
 def reset(*slots: str) -> Events:
     return [{"event": "slot", "name": slot, "value": None, "timestamp": None} for slot in slots]
 
@@ -113,15 +136,29 @@ class CoachAction(Action, ABC):
 
 
 class CoachFormValidation(FormValidationAction, ABC):
-    """A form validation that keeps the answer in the tracker when the database fails."""
+    """A form validation that answers commands and questions in the middle of the form
+    (actions/interruptions.py) and keeps the answer in the tracker when the database fails."""
 
     @abstractmethod
     def name(self) -> str: ...
 
+    def not_an_answer(self, tracker: Tracker, domain: DomainDict) -> bool:
+        """Whether the newest message cannot be the answer to the question asked."""
+        from actions.interruptions import not_an_answer_by_domain
+
+        slot, intent = tracker.get_slot("requested_slot"), latest_intent(tracker)
+        return bool(slot and intent) and not_an_answer_by_domain(domain, str(slot), str(intent))
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
+        from actions.interruptions import answer_and_offer_to_carry_on, interrupting_intent
+
         try:
+            form = self.form_name()
+            intent = interrupting_intent(tracker, domain, form, self.not_an_answer(tracker, domain))
+            if intent is not None:
+                return await answer_and_offer_to_carry_on(intent, dispatcher, tracker, domain, form)
             return await super().run(dispatcher, tracker, domain)
         except StoreError:
             log.exception("database error", action=self.name(), participant=tracker.sender_id)

@@ -122,6 +122,14 @@ class ValidateModuleForm(EnrolledFormValidation):
     def name(self) -> str:
         return "validate_module_form"
 
+    def not_an_answer(self, tracker: Tracker, domain: DomainDict) -> bool:
+        """A question is answered first wherever the step cannot take it as its reply."""
+        module, index = current(tracker)
+        if module is None or index >= len(module.steps):
+            return False
+        reply = read_reply(module.steps[index], latest_text(tracker), latest_intent(tracker))
+        return reply.outcome is Outcome.NOT_AN_ANSWER
+
     async def extract_module_answer(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
