@@ -13,14 +13,12 @@ from actions.common import (
     EnrolledAction,
     EnrolledFormValidation,
     Events,
-    entity,
+    body_part,
     first_name,
-    latest_text,
     participant,
     reset,
     store,
 )
-from paincoach.body import body_part_meant
 from paincoach.db.models import FlareUpPlan
 
 PLAN_SLOTS = {
@@ -52,8 +50,8 @@ class ActionFlareUpSupport(CoachAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
-        body_part = body_part_meant(latest_text(tracker), entity(tracker, "body_part"))
-        where = f" with your {body_part.lower()}" if body_part else ""
+        part = body_part(tracker)
+        where = f" with your {part.lower()}" if part else ""
         dispatcher.utter_message(
             text=f"I'm sorry you're having a rough time{where}{first_name(tracker)}. "
             "Flare-ups are horrible, and they do settle. Go gently with yourself today."
