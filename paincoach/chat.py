@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,39 @@ def _read_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None
             return
 
 
+def _watch_terminal(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> bool:
+    """Read typed lines on the event loop itself, as the terminal delivers them.
+
+    No thread is left blocked in input(): such a thread made Ctrl-C wait, and at exit it
+    holds stdin's lock, so Python aborted ("could not acquire lock ... at interpreter
+    shutdown") instead of ending cleanly. False where stdin cannot be watched (a file).
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    pending = bytearray()
+
+    def readable() -> None:
+        chunk = os.read(fd, 4096)
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            lines.put_nowait(line.decode(errors="replace"))
+        if not chunk:  # end of input
+            loop.remove_reader(fd)
+            if pending:
+                lines.put_nowait(pending.decode(errors="replace"))
+            lines.put_nowait(None)
+
+    try:
+        loop.add_reader(fd, readable)
+    except (OSError, ValueError, NotImplementedError):
+        return False
+    return True
+
+
 async def chat(control_url: str, start_code: str | None = None) -> None:
     """Read lines from the terminal and show the coach's messages until EOF or Ctrl-C.
 
@@ -131,19 +166,24 @@ async def chat(control_url: str, start_code: str | None = None) -> None:
     print("You are a Telegram user of the local stand-in. Type /start to begin, Ctrl-C to quit.\n")
     listener = asyncio.create_task(user.listen())
     lines: asyncio.Queue[str | None] = asyncio.Queue()
-    # Not asyncio.to_thread: asyncio.run waits for its threads at exit, and input() does
-    # not return on Ctrl-C, so the first Ctrl-C used to leave everything running.
-    reader = threading.Thread(
-        target=_read_lines, args=(asyncio.get_running_loop(), lines), daemon=True
-    )
-    reader.start()
+    loop = asyncio.get_running_loop()
+    watched = _watch_terminal(loop, lines)
+    if watched:
+        print("you> ", end="", flush=True)
+    else:
+        # Not asyncio.to_thread: asyncio.run waits for its threads at exit.
+        threading.Thread(target=_read_lines, args=(loop, lines), daemon=True).start()
     try:
         while (typed := await lines.get()) is not None:
             if start_code and typed.strip() == "/start":
                 typed = f"/start {start_code}"
             if typed.strip():
                 await user.send(typed.strip())
+            if watched:
+                print("you> ", end="", flush=True)
         await asyncio.sleep(3)  # end of input: let the last replies arrive
     finally:
+        if watched:
+            loop.remove_reader(sys.stdin.fileno())
         listener.cancel()
         await user.close()
