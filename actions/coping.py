@@ -142,8 +142,7 @@ class ActionOfferExercise(CoachAction):
         if exercise is None:
             return [SlotSet("offered_exercise", None)]
         dispatcher.utter_message(
-            # Quoted, a title reads as a name ("Plan something enjoyable" is an imperative).
-            text=f"Would you like to try an exercise together? “{exercise.title}” takes about "
+            text=f"Would you like to try {exercise.in_a_sentence} together? It takes about "
             f"{exercise.minutes} minutes.",
             buttons=YES_NO,
         )

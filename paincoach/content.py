@@ -20,6 +20,7 @@ class ContentError(ValueError):
 class Exercise:
     id: str
     title: str
+    in_a_sentence: str  # how it reads after "try": "planning something enjoyable"
     category: str
     minutes: int
     intro: str
@@ -57,6 +58,7 @@ def exercises() -> dict[str, Exercise]:
             exercise = Exercise(
                 id=str(raw["id"]),
                 title=str(raw["title"]),
+                in_a_sentence=str(raw["in_a_sentence"]),
                 category=str(raw["category"]),
                 minutes=int(raw["minutes"]),  # type: ignore[call-overload]
                 intro=str(raw["intro"]).strip(),

@@ -110,4 +110,18 @@ async def test_after_a_fine_check_in_nothing_is_offered_whatever_the_note_said(
 
 async def test_an_offer_names_the_exercise_in_natural_english(store: CoachStore) -> None:
     messages, _ = await run(ActionOfferExercise(), make_tracker(intent="mood_low"))
-    assert "“Plan something enjoyable” takes about 10 minutes." in texts(messages)
+    assert (
+        "Would you like to try planning something enjoyable together? "
+        "It takes about 10 minutes." in texts(messages)
+    )
+
+
+def test_every_exercise_reads_as_natural_english_in_a_sentence() -> None:
+    """Titles are names (not orders: "Plan something enjoyable takes..." is broken);
+    `in_a_sentence` is what follows "try" in an offer."""
+    imperatives = {"plan", "do", "try", "make", "take", "breathe", "relax", "scan"}
+    for exercise in content.exercises().values():
+        assert exercise.title.split()[0].lower() not in imperatives, exercise.title
+        phrase = exercise.in_a_sentence
+        assert phrase == phrase.lower() and phrase.split()[0] not in imperatives, phrase
+        assert not phrase.endswith((".", "!", "?")), phrase

@@ -90,7 +90,7 @@ def prompt(step: Step) -> Prompt:
             return Prompt(f"{text}\n(0 = {low}, 10 = {high})", [str(n) for n in range(11)])
         case ExerciseStep(text=text, exercise=exercise_id):
             exercise = content.exercises()[exercise_id]
-            offer = f"Let's try “{exercise.title}” together (about {exercise.minutes} min)."
+            offer = f"Let's try {exercise.in_a_sentence} together (about {exercise.minutes} min)."
             return Prompt(f"{text}\n\n{offer}" if text else offer, [START_EXERCISE, SKIP_EXERCISE])
         case CheckpointStep(text=text):
             return Prompt(text, [CARRY_ON, LATER])
