@@ -11,7 +11,24 @@ CLOCK = re.compile(
     r"\b(?P<hour>\d{1,2})(?:[:.h](?P<minute>\d{2}))?\s*(?P<meridiem>a\.?m\.?|p\.?m\.?)?(?!\d)",
     re.IGNORECASE,
 )
+# How people say a clock time in words: "half 8", "half past eight", "quarter to nine".
+HOUR_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+}  # fmt: skip
+_HOUR = rf"(?P<hour>\d{{1,2}}|{'|'.join(HOUR_WORDS)})"
+SPOKEN = re.compile(
+    rf"\b(?P<part>half|quarter)\s+(?:(?P<relation>past|to|after)\s+)?{_HOUR}\b", re.IGNORECASE
+)
+# Named times of day; longer phrases first, so "after lunch" wins over "lunch".
 NAMED_TIMES = {
+    "first thing": time(8, 0),
+    "after breakfast": time(9, 30),
+    "after lunch": time(13, 30),
+    "after the school run": time(9, 30),
+    "after dinner": time(19, 30),
+    "after tea": time(19, 0),
+    "before bed": time(21, 30),
     "morning": time(9, 0),
     "lunchtime": time(12, 30),
     "lunch": time(12, 30),
@@ -45,10 +62,19 @@ OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-])\s*(\d{1,2})(?::?00)?$", re.IGNORECA
 
 
 def parse_checkin_time(text: str | None) -> time | None:
-    """A time of day from "8pm", "20:00", "8.30 am", "7 in the evening" or "morning"."""
+    """A time of day from "8pm", "20:00", "8.30 am", "half 8", "quarter to nine",
+    "7 in the evening", "after lunch" or "morning"."""
     if not text:
         return None
     lowered = text.strip().lower()[:100]
+    spoken = SPOKEN.search(lowered)
+    if spoken:
+        hour = HOUR_WORDS.get(spoken["hour"]) or int(spoken["hour"])
+        minute = 30 if spoken["part"] == "half" else 15
+        if spoken["relation"] == "to":
+            hour, minute = hour - 1, 45
+        # Rewritten as a clock time, so "in the evening" or "pm" still make it 20:30.
+        lowered = f"{hour}:{minute:02d} " + lowered[: spoken.start()] + lowered[spoken.end() :]
     match = CLOCK.search(lowered)
     if match:
         hour = int(match["hour"])
@@ -64,7 +90,7 @@ def parse_checkin_time(text: str | None) -> time | None:
             return time(hour, minute)
         return None
     for word, named in NAMED_TIMES.items():
-        if re.search(rf"\b{word}\b", lowered):
+        if re.search(rf"\b{word}s?\b", lowered):
             return named
     return None
 

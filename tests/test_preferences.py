@@ -13,6 +13,11 @@ from paincoach.preferences import parse_checkin_time, parse_timezone
         ("8pm", time(20)), ("20:00", time(20)), ("8.30 am", time(8, 30)),
         ("7 in the evening", time(19)), ("morning", time(9)), ("9:15", time(9, 15)),
         ("12am", time(0)), ("12pm", time(12)),
+        # Times written every way patients write them.
+        ("half 8", time(8, 30)), ("make it half 8 in the evening", time(20, 30)),
+        ("quarter to nine", time(8, 45)), ("quarter past 7 pm", time(19, 15)),
+        ("half past eight", time(8, 30)), ("after lunch", time(13, 30)), ("20:30", time(20, 30)),
+        ("first thing", time(8)), ("before bed", time(21, 30)), ("evenings", time(19)),
     ],
 )  # fmt: skip
 def test_times(typed: str, expected: time) -> None:
