@@ -261,7 +261,12 @@ def _restore_sqlite(role: str, backup_file: Path, url: str) -> None:
 
 def _restore_postgres(role: str, dump: Path, url: str, pg_bin_dir: str) -> None:
     pg_restore = find_pg_tool("pg_restore", pg_bin_dir)
-    _recreate_postgres_database(role, url)
+    try:
+        empty = not table_counts(url)
+    except BackupError:
+        empty = False  # not there yet (or unreachable, which recreating will say)
+    if not empty:  # an empty database is used as it is: no CREATEDB right needed
+        _recreate_postgres_database(role, url)
     _run(
         [str(pg_restore), "--no-owner", "--no-privileges", "--exit-on-error",
          "--single-transaction", "--dbname", _libpq_url(url), str(dump)],
