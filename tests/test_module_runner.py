@@ -64,7 +64,7 @@ def test_each_step_kind_shows_its_buttons() -> None:
     assert prompt(SCALE).buttons == [str(n) for n in range(11)]
     assert "0 = not at all, 10 = very" in prompt(SCALE).text
     assert prompt(CHECKPOINT).buttons == [CARRY_ON, "Later"]
-    assert "Paced breathing" in prompt(EXERCISE).text
+    assert "Let's try some paced breathing together" in prompt(EXERCISE).text
     assert prompt(EXERCISE).buttons[0] == START_EXERCISE
 
 
@@ -206,11 +206,13 @@ async def test_continue_with_nothing_waiting_says_so(store: CoachStore) -> None:
 async def test_a_question_in_the_middle_is_not_taken_as_the_answer(store: CoachStore) -> None:
     enrol(store)
     modules().start("p-test", MODULE)
-    # Step 0 is a message: a question there goes to the rules, and nothing moves on.
+    # Step 0 is a message: a question there is answered, and the same step comes again.
     messages, events = await run(
         ValidateModuleForm(), at(0, "why does pain persist?", intent="ask_pain_education")
     )
-    assert slot_events(events) == {} and messages == []
+    assert slot_events(events) == {"education_topic": None, "module_answer": None}
+    assert "carry on with your module" in texts(messages)
+    assert modules().places("p-test")[0].step_index == 0
 
 
 async def test_a_red_flag_sounding_answer_is_saved_as_the_answer(
