@@ -372,7 +372,7 @@ async def test_crisis_that_only_shows_in_context_is_asked_about(telegram: Telegr
     await patient.presses("No", until="glad")
     await patient.says("everyone would cope fine without me", until="thinking about")
     await patient.presses("No", until="glad")
-    await patient.says("no more waiting", until="thinking about")
+    await patient.says("when the kids are at school", until="thinking about")
     assert safety_events(telegram, patient.chat_id)[-1][:3] == ("crisis", "possible", "risk_model")
 
 
@@ -529,3 +529,20 @@ async def test_after_delete_nothing_in_either_database_refers_to_the_patient(
     await patient.presses("Yes, delete everything", until="erased everything")
     assert _everything_mentioning(settings.database_url, needles) == []
     assert _everything_mentioning(settings.tracker_store_url, needles) == []
+
+
+async def test_commands_in_the_middle_of_an_exercise_are_answered_then_it_carries_on(
+    telegram: Telegram,
+) -> None:
+    """`/progress` typed during an exercise is answered, not taken as "Next"; so is /help;
+    then the same step is offered again and the exercise carries on from there."""
+    patient = telegram.patient(5010)
+    await onboard(patient)
+    await patient.says("can we do a breathing exercise", until="how much pain or tension")
+    await patient.presses("5", until="Step 1 of")
+    for command, answer in [("progress", "checked in"), ("help", "what we can do")]:
+        replies = await patient.command(command, until="Step 1 of")
+        said = "\n".join(m.text or "" for m in replies)
+        assert answer in said.lower() and "carry on with the exercise" in said
+        assert "Step 2 of" not in said
+    await patient.presses("Next", until="Step 2 of")

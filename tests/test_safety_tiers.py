@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -10,6 +12,7 @@ from paincoach.safety import ModelUnavailable, RiskModel, Tier, assess, load_mod
 from paincoach.safety.answers import read_answer
 from paincoach.safety.context import RecentMessages
 from paincoach.safety.language import normalise, scoped, sentences
+from paincoach.safety.model import Scores, Thresholds
 from paincoach.settings import get_settings
 
 
@@ -31,6 +34,38 @@ def test_rules_make_a_crisis_certain(model: RiskModel) -> None:
     assert (found.kind, found.tier, found.reason) == ("crisis", Tier.CERTAIN, "kill_myself")
 
 
+class FixedScores:
+    """A risk model that gives every message the same scores, to test the tiers alone."""
+
+    thresholds = Thresholds(0.3, 0.8, 0.3, 0.8, 0.5, crisis_confirm=0.4, red_flag_confirm=0.4)
+
+    def __init__(self, crisis: float, red_flag: float) -> None:
+        self.fixed = Scores(crisis, red_flag)
+
+    def scores(self, message: str, earlier: Sequence[str] = ()) -> Scores:
+        return self.fixed
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "rule"),
+    [
+        ("i want to kill myself", "crisis", "kill_myself"),
+        ("i can't feel my legs and i've wet myself", "red_flag", None),
+    ],
+)
+def test_a_rule_is_certain_only_when_the_model_agrees(text: str, kind: str, rule: str) -> None:
+    agreeing = assess(text, cast(RiskModel, FixedScores(0.5, 0.5)))
+    assert (agreeing.kind, agreeing.tier) == (kind, Tier.CERTAIN)
+    doubting = assess(text, cast(RiskModel, FixedScores(0.1, 0.1)))
+    assert (doubting.kind, doubting.tier) == (kind, Tier.POSSIBLE)
+    assert doubting.reason == agreeing.reason == (rule or agreeing.reason) != "risk_model"
+
+
+def test_a_rule_stands_alone_on_a_message_too_short_to_read() -> None:
+    found = assess("kms", cast(RiskModel, FixedScores(0.0, 0.0)))
+    assert (found.kind, found.tier) == ("crisis", Tier.CERTAIN)
+
+
 def test_a_crisis_in_the_middle_of_a_long_message_is_caught(model: RiskModel) -> None:
     assert sentences(DIARY)[2] == "Honestly I want to kill myself most nights now."
     found = assess(DIARY, model)
@@ -46,8 +81,8 @@ def test_a_middle_score_is_possible_and_asked_about(model: RiskModel) -> None:
 
 def test_a_crisis_that_only_shows_in_context_is_asked_about(model: RiskModel) -> None:
     earlier = ["i dont see things getting better", "everyone would cope fine without me"]
-    assert assess("no more waiting", model).tier is Tier.UNLIKELY
-    found = assess("no more waiting", model, earlier)
+    assert assess("when the kids are at school", model).tier is Tier.UNLIKELY
+    found = assess("when the kids are at school", model, earlier)
     assert (found.kind, found.tier, found.reason) == ("crisis", Tier.POSSIBLE, "context")
 
 

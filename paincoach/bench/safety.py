@@ -20,12 +20,15 @@ from pathlib import Path
 import httpx
 
 from paincoach.safety import Assessment, Tier, assess, load_model
-from paincoach.safety.data import Conversation, conversations, phrases
+from paincoach.safety.data import Conversation, conversations, nlu_examples_of, phrases
 from paincoach.safety.model import RiskModel
 from paincoach.settings import PROJECT_ROOT, Settings, get_settings
 from paincoach.stack import Stack
 
 HELD_OUT = PROJECT_ROOT / "tests" / "safety" / "heldout"
+# Everyday messages, written independently for the NLU benchmark: how often an ordinary day
+# with the coach meets a check question or an alarm.
+EVERYDAY = PROJECT_ROOT / "tests" / "nlu" / "heldout_independent.yml"
 FALLBACK_THRESHOLD = 0.45  # config.yml's FallbackClassifier: below it the NLU's intent is not used
 BARS = {
     "crisis_recall": (">=", 1.0),
@@ -50,6 +53,13 @@ class Case:
 
 def cases(file_name: str) -> list[Case]:
     return [Case(text) for text in phrases(HELD_OUT / file_name)]
+
+
+def everyday_cases() -> list[Case]:
+    """The independent NLU held-out messages of every intent but crisis and red flag."""
+    examples = nlu_examples_of(EVERYDAY)
+    return [Case(text) for intent, texts in examples.items()
+            if intent not in ("crisis", "red_flag") for text in texts]  # fmt: skip
 
 
 def conversation_cases(items: Sequence[Conversation], crisis: bool) -> list[Case]:
@@ -147,6 +157,9 @@ def evaluate(model: RiskModel, parse: Parse | None) -> dict[str, float]:
         found("ordinary"), "red_flag", {Tier.POSSIBLE}
     )
     _, crisis_on_ordinary = share(found("ordinary"), "crisis", both)
+    everyday = [route(case, model, parse) for case in everyday_cases()]
+    everyday_checks = sum(1 for a in everyday if a.tier is Tier.POSSIBLE)
+    everyday_full = sum(1 for a in everyday if a.tier is Tier.CERTAIN)
     in_context = [a for c, a in routed["crisis"] if c.earlier]
     context_caught = sum(1 for a in in_context if a.kind == "crisis" and a.alarming)
 
@@ -165,6 +178,9 @@ def evaluate(model: RiskModel, parse: Parse | None) -> dict[str, float]:
     figure("full red-flag response", figures["red_flag_full_false_alarm"], str(rf_full))
     figure("red-flag check question", figures["red_flag_check_rate"], str(rf_checks))
     print(f"  {'any crisis tier':<34}{crisis_on_ordinary}")
+    print(f"everyday messages: {len(everyday)} (independent NLU held-out, other intents)")
+    figure("check question", everyday_checks / len(everyday), str(everyday_checks))
+    figure("full crisis or red-flag response", everyday_full / len(everyday), str(everyday_full))
     print("\nmisses and false alarms (for the closing note; never for tuning):")
     print_misses("crisis missed", [(c, a) for c, a in routed["crisis"]
                                    if not (a.kind == "crisis" and a.alarming)])  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ NLU_DATA = PROJECT_ROOT / "data" / "nlu"
 
 # "[lower back](body_part)" in an NLU example is the words "lower back" to a reader.
 _ENTITY_MARKUP = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
+NLU_PARTS = 3
 # Replies a patient gives in passing: after a worrying message they are not a new alarm.
 EVERYDAY_REPLY_INTENTS = (
     "affirm", "deny", "thank", "greet", "goodbye", "inform", "start_checkin", "request_coping",
@@ -39,12 +41,20 @@ def nlu_examples(folder: Path = NLU_DATA) -> dict[str, list[str]]:
     """Every NLU training example by intent, with entity markup taken out."""
     examples: dict[str, list[str]] = {}
     for path in sorted(folder.glob("*.yml")):
-        for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-            if "intent" not in item:
-                continue  # synonyms and lookup tables
-            lines = str(item.get("examples") or "").splitlines()
-            texts = [_ENTITY_MARKUP.sub(r"\1", line.strip()[2:]) for line in lines if line.strip()]
-            examples.setdefault(item["intent"], []).extend(texts)
+        for intent, texts in nlu_examples_of(path).items():
+            examples.setdefault(intent, []).extend(texts)
+    return examples
+
+
+def nlu_examples_of(path: Path) -> dict[str, list[str]]:
+    """The examples of one Rasa NLU file by intent, with entity markup taken out."""
+    examples: dict[str, list[str]] = {}
+    for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+        if "intent" not in item:
+            continue  # synonyms and lookup tables
+        lines = str(item.get("examples") or "").splitlines()
+        texts = [_ENTITY_MARKUP.sub(r"\1", line.strip()[2:]) for line in lines if line.strip()]
+        examples.setdefault(item["intent"], []).extend(texts)
     return examples
 
 
@@ -82,14 +92,28 @@ class TrainingSet:
     texts: list[str] = field(default_factory=list)
     crisis: list[bool] = field(default_factory=list)
     red_flag: list[bool] = field(default_factory=list)
-    source: list[str] = field(default_factory=list)  # which file, for stratified folds
+    source: list[str] = field(default_factory=list)  # which kind of file, for stratified folds
+    writer: list[str] = field(default_factory=list)  # who wrote it, for cross-writer folds
     conversations: list[Conversation] = field(default_factory=list)
 
-    def add(self, texts: list[str], source: str, *, crisis: bool, red_flag: bool) -> None:
+    def add(
+        self, texts: list[str], source: str, *, crisis: bool, red_flag: bool, writer: str = ""
+    ) -> None:
         self.texts += texts
         self.crisis += [crisis] * len(texts)
         self.red_flag += [red_flag] * len(texts)
         self.source += [source] * len(texts)
+        self.writer += [writer or source] * len(texts)
+
+    def subset(self, indices: Sequence[int]) -> TrainingSet:
+        """These messages only (no conversations)."""
+        return TrainingSet(
+            texts=[self.texts[i] for i in indices],
+            crisis=[self.crisis[i] for i in indices],
+            red_flag=[self.red_flag[i] for i in indices],
+            source=[self.source[i] for i in indices],
+            writer=[self.writer[i] for i in indices],
+        )
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -108,11 +132,19 @@ def training_set(safety: Path = SAFETY_DATA, nlu: Path = NLU_DATA) -> TrainingSe
         ("red_flag", False, True),
         ("not_red_flag", False, False),
     ):
-        # crisis.txt, crisis_more.txt, ...: each writer's file keeps its own name
+        # crisis.txt, crisis_more.txt, crisis_w3.txt: one file per writer, who is named by
+        # what follows the kind ("" for the first writer, "more", "w3")
         for path in sorted(safety.glob(f"{source}*.txt")):
-            data.add(phrases(path), source, crisis=crisis, red_flag=red_flag)
+            writer = path.stem.removeprefix(source).lstrip("_") or "w1"
+            data.add(phrases(path), source, crisis=crisis, red_flag=red_flag, writer=writer)
     for intent, texts in sorted(nlu_examples(nlu).items()):
-        data.add(texts, f"nlu:{intent}", crisis=intent == "crisis", red_flag=intent == "red_flag")
+        crisis, red_flag = intent == "crisis", intent == "red_flag"
+        # The NLU examples are everyday talk, not one writer's style of crisis talk: they
+        # join the cross-validation folds in three random parts.
+        for part in range(NLU_PARTS):
+            writer = f"nlu{part}"
+            data.add(texts[part::NLU_PARTS], f"nlu:{intent}", crisis=crisis, red_flag=red_flag,
+                     writer=writer)  # fmt: skip
     for path in sorted(safety.glob("context_*.yml")):
         data.conversations += conversations(path)
     data.conversations += everyday_replies_after_worry(data, nlu_examples(nlu))

@@ -1,7 +1,7 @@
 """Train the risk model: `python -m paincoach.safety.train [OUT]` (run by `make train`).
 
-Thresholds come from 5-fold cross-validation on the training data; the figures printed
-are out of fold. The held-out sets are for `make bench-safety` only.
+Thresholds come from cross-validation across writers on the training data; the figures
+printed are out of fold. The held-out sets are for `make bench-safety` only.
 """
 
 from __future__ import annotations
