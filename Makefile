@@ -9,7 +9,7 @@ RASA      := $(RASA_VENV)/bin/rasa
 MODEL     := models/paincoach.tar.gz
 RISK      := models/safety.joblib
 TRAINING  := domain.yml config.yml $(shell find data -type f -name '*.yml' -not -path 'data/safety/*' 2>/dev/null)
-RISK_DATA := $(wildcard data/safety/*) $(wildcard data/nlu/*.yml) paincoach/safety/model.py paincoach/safety/data.py paincoach/safety/language.py
+RISK_DATA := $(wildcard data/safety/*) $(wildcard data/nlu/*.yml) $(wildcard paincoach/safety/*.py)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
