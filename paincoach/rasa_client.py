@@ -15,6 +15,9 @@ from paincoach.settings import SERVICE_SECRET_HEADER
 
 log = structlog.get_logger("paincoach.rasa")
 ERASE_MARKER = {"paincoach": "erase_conversation"}
+# Rasa could not finish the turn and did not save it (scripts/rasa_patches/paincoach_rasa_turns.py).
+TURN_FAILED = {"paincoach": "turn_failed"}
+TURN_KEY = "paincoach_turn"  # in a user message's metadata: which turn of ours it was
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,45 @@ class RasaClient:
         await self.close()
 
     async def send(
-        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+        self,
+        sender: str,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        turn: str | None = None,
     ) -> list[BotMessage]:
-        """A patient's message in, the coach's replies out."""
+        """A patient's message in, the coach's replies out. `turn` names the turn, so that
+        `replies_to` can tell afterwards whether Rasa took it."""
         body: dict[str, Any] = {"sender": sender, "message": text}
-        if metadata:
-            body["metadata"] = metadata
+        if metadata or turn:
+            body["metadata"] = {**(metadata or {}), **({TURN_KEY: turn} if turn else {})}
         replies = await self._post(sender, "/webhooks/rest/webhook", body)
+        return self._after_turn(sender, replies)
+
+    async def replies_to(self, sender: str, turn: str) -> list[BotMessage] | None:
+        """The coach's replies to the turn named `turn`, from the conversation; None if Rasa
+        never took that turn. For a message sent again after a crash: was it answered?"""
+        response = await self._get(
+            sender,
+            f"/conversations/{sender}/tracker",
+            params={"token": self.token, "include_events": "AFTER_RESTART"},
+        )
+        events = response.get("events") or []
+        start = next(
+            (
+                index
+                for index in range(len(events) - 1, -1, -1)
+                if events[index].get("event") == "user" and _turn_of(events[index]) == turn
+            ),
+            None,
+        )
+        if start is None:
+            return None
+        replies = []
+        for event in events[start + 1 :]:
+            if event.get("event") == "user":
+                break
+            if event.get("event") == "bot":
+                replies.append({"text": event.get("text"), **(event.get("data") or {})})
         return self._after_turn(sender, replies)
 
     async def trigger_intent(
@@ -141,10 +176,24 @@ class RasaClient:
     async def _post(  # type: ignore[no-untyped-def]
         self, sender: str, path: str, body: dict[str, Any], params: dict[str, str] | None = None
     ):
+        return await self._request("POST", sender, path, body, params)
+
+    async def _get(self, sender: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+        found: dict[str, Any] = await self._request("GET", sender, path, None, params)
+        return found
+
+    async def _request(  # type: ignore[no-untyped-def]
+        self,
+        method: str,
+        sender: str,
+        path: str,
+        body: dict[str, Any] | None,
+        params: dict[str, str] | None,
+    ):
         try:
             async with self._slots:
-                response = await self.http.post(
-                    f"{self.url_for(sender)}{path}", json=body, params=params
+                response = await self.http.request(
+                    method, f"{self.url_for(sender)}{path}", json=body, params=params
                 )
         except httpx.TransportError as error:
             raise RasaUnavailable(str(error)) from error
@@ -154,9 +203,23 @@ class RasaClient:
         return response.json()
 
     def _after_turn(self, sender: str, replies: list[dict[str, Any]]) -> list[BotMessage]:
+        if any(raw.get("custom") == TURN_FAILED for raw in replies):
+            # Nothing of this turn was saved: what it said so far must not reach the patient.
+            raise RasaUnavailable("Rasa could not finish the turn")
         messages = [BotMessage.from_rasa(raw) for raw in replies]
         if any(m.custom == ERASE_MARKER for m in messages):
             # Rasa has saved the turn by now, so its events can go for good.
             erased = self.store.erase_tracker(sender, self.tracker_store_url)
             log.info("conversation erased", participant=sender, events=erased)
         return [m for m in messages if m.custom != ERASE_MARKER]
+
+
+def _turn_of(event: dict[str, Any]) -> str | None:
+    """The turn key of a user event: in its metadata (a message), or as an entity (an intent
+    triggered by the safety net)."""
+    key = (event.get("metadata") or {}).get(TURN_KEY)
+    if key is None:
+        for entity in (event.get("parse_data") or {}).get("entities") or []:
+            if entity.get("entity") == TURN_KEY:
+                key = entity.get("value")
+    return str(key) if key is not None else None

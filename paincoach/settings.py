@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Days without a check-in before the reminder becomes a nudge."
     )
     rasa_retry_seconds: float = Field(
-        default=10.0, gt=0, description="How often messages kept while Rasa was down are retried."
+        default=2.0, gt=0, description="How often messages kept while Rasa was down are retried."
     )
     supervisor_max_restarts: int = Field(
         default=5,

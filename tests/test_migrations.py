@@ -15,7 +15,7 @@ TABLES = {
     "flare_up_plans", "care_team_messages", "safety_events", "erasure_requests",
     "care_team_alerts", "telegram_chats", "sent_keyboards", "pending_messages", "scheduled_jobs",
     "console_users", "console_sessions", "enrolment_codes", "module_progress", "module_answers",
-    "audit_log", "codes", "codings", "password_resets",
+    "audit_log", "codes", "codings", "password_resets", "telegram_updates",
 }  # fmt: skip
 
 

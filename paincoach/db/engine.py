@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paincoach.settings import get_settings
+
+log = structlog.get_logger("paincoach.db")
 
 
 def make_engine(url: str) -> Engine:
@@ -58,3 +63,16 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def through_outage[T](call: Callable[[], Awaitable[T]], step: str) -> T:
+    """Run a database step that must not be skipped, again and again through an outage (a
+    PostgreSQL restart), 1 s, 2 s, 4 s ... 10 s apart."""
+    delay = 1.0
+    while True:
+        try:
+            return await call()
+        except SQLAlchemyError as error:
+            log.warning("database unavailable; trying again", step=step, error=type(error).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

@@ -279,6 +279,9 @@ class SentKeyboard(Base):
     payloads: Mapped[list[str]] = mapped_column(JSON)
     sent_at: Mapped[datetime] = mapped_column(default=utcnow)
     pressed_at: Mapped[datetime | None]
+    # The Telegram update that pressed it: the same update, handled again after a crash,
+    # may use the press it made.
+    pressed_update_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class PendingMessage(Base):
@@ -291,6 +294,23 @@ class PendingMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None]
+    # The turn's key in Rasa (see RasaClient.send), so a retry after a crash is not a second
+    # turn; null for messages kept before it existed.
+    turn: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class TelegramUpdate(Base):
+    """Every Telegram update, written down before Telegram is told it arrived: one that is
+    delivered again is not handled twice, and one a crash interrupted is handled at start.
+    Its content (and chat) is kept only until it is handled."""
+
+    __tablename__ = "telegram_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    handled_at: Mapped[datetime | None] = mapped_column(index=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class ScheduledJob(Base):

@@ -32,6 +32,7 @@ from paincoach.db.models import (
     ScheduledJob,
     SentKeyboard,
     TelegramChat,
+    TelegramUpdate,
     utcnow,
 )
 
@@ -350,7 +351,10 @@ class CoachStore:
         with self._session() as session:
             participant = self._participant(session, pseudonym)
             session.add(ErasureRequest(pseudonym=pseudonym))
-            # The chat mapping goes too, so a later /start begins with a new pseudonym.
+            # The chat mapping goes too, so a later /start begins with a new pseudonym, with
+            # any update of the chat still being handled (this one).
+            chats = select(TelegramChat.chat_id).where(TelegramChat.pseudonym == pseudonym)
+            session.execute(delete(TelegramUpdate).where(TelegramUpdate.chat_id.in_(chats)))
             for channel_table in (TelegramChat, SentKeyboard, PendingMessage):
                 session.execute(delete(channel_table).where(channel_table.pseudonym == pseudonym))
             if participant is None:

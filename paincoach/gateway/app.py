@@ -6,10 +6,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import BotCommand, Message, Update
+from telegram.error import BadRequest
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -18,10 +23,14 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    SimpleUpdateProcessor,
     filters,
 )
 
 from paincoach.alerts import AlertStore
+from paincoach.db.channel import ChannelStore
+from paincoach.db.engine import through_outage
+from paincoach.db.models import utcnow
 from paincoach.db.store import CoachStore
 from paincoach.gateway.core import COMMAND_PAYLOADS, Gateway
 from paincoach.gateway.providers import ProviderRelay
@@ -64,14 +73,18 @@ def gateway_of(context: ContextTypes.DEFAULT_TYPE) -> Gateway:
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Pass a patient's text to the coach."""
     if update.effective_chat and update.message and update.message.text:
-        await gateway_of(context).patient_says(update.effective_chat.id, update.message.text)
+        await gateway_of(context).patient_says(
+            update.effective_chat.id, update.message.text, update_id=update.update_id
+        )
 
 
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Turn /start, /checkin, /help, /pause, /resume, /progress and /delete into coach turns."""
     if update.effective_chat and update.message and update.message.text:
         name = update.message.text.split()[0][1:].split("@")[0].lower()
-        await gateway_of(context).command(update.effective_chat.id, name, context.args or [])
+        await gateway_of(context).command(
+            update.effective_chat.id, name, context.args or [], update_id=update.update_id
+        )
 
 
 async def on_mydata(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -107,10 +120,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None or update.effective_chat is None:
         return
-    await query.answer()  # stops the button's spinner straight away
+    with contextlib.suppress(BadRequest):  # too old to answer, when handled after a restart
+        await query.answer()  # stops the button's spinner straight away
     message = query.message if isinstance(query.message, Message) else None
     gateway = gateway_of(context)
-    notice = await gateway.button_pressed(update.effective_chat.id, message, query.data or "")
+    notice = await gateway.button_pressed(
+        update.effective_chat.id, message, query.data or "", update.update_id
+    )
     if notice is not None:
         await gateway.send_text(update.effective_chat.id, notice)
 
@@ -131,8 +147,86 @@ async def on_not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log failures by type only: an exception's text can carry a patient's message."""
+    """Log failures by type only: an exception's text can carry a patient's message. An update
+    that failed because the database was away is handled again later."""
     log.error("update failed", error=type(context.error).__name__)
+    processor = context.application.update_processor
+    transient = isinstance(context.error, SQLAlchemyError)
+    if transient and isinstance(update, Update) and isinstance(processor, HandledOnce):
+        processor.again.add(update.update_id)
+
+
+class ReceivedUpdates(asyncio.Queue[object]):
+    """The application's update queue. The updater (and the webhook) put each update here
+    before telling Telegram it arrived, so it is written down first: an update delivered again
+    is dropped, and one a crash interrupted is handled at the next start."""
+
+    def __init__(self, channel: ChannelStore) -> None:
+        super().__init__()
+        self.channel = channel
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update):
+            chat = item.effective_chat
+            body = item.to_dict()
+
+            def receive() -> Awaitable[bool]:
+                return asyncio.to_thread(
+                    self.channel.receive_update, item.update_id, chat.id if chat else None, body
+                )
+
+            if not await through_outage(receive, "receive update"):
+                log.info("update delivered again; dropped", update_id=item.update_id)
+                return
+        await super().put(item)
+
+    async def put_received(self, item: object) -> None:
+        """Put an update already written down (recovered at start)."""
+        await super().put(item)
+
+
+class HandledOnce(SimpleUpdateProcessor):
+    """Runs an update's handlers, then marks it handled; a crash in between leaves it to the
+    next start. An update whose handler failed because the database was away is handled
+    again a little later; any other error counts as handled (it was logged; again would not
+    help)."""
+
+    def __init__(
+        self,
+        channel: ChannelStore,
+        received: ReceivedUpdates,
+        taken_maybe: set[int],
+        max_concurrent_updates: int,
+        again_after: float = 2.0,
+    ) -> None:
+        super().__init__(max_concurrent_updates)
+        self.channel = channel
+        self.received = received
+        self.taken_maybe = taken_maybe  # the gateway asks Rasa before a second turn
+        self.again: set[int] = set()  # failed for want of the database
+        self.again_after = again_after
+        self._later: set[asyncio.Task[None]] = set()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
+        if not isinstance(update, Update):
+            return
+        update_id = update.update_id
+        if update_id in self.again:
+            self.again.discard(update_id)
+            self.taken_maybe.add(update_id)
+            task = asyncio.create_task(self._again(update))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+            return
+        self.taken_maybe.discard(update_id)
+        await through_outage(
+            lambda: asyncio.to_thread(self.channel.update_handled, update_id), "mark handled"
+        )
+
+    async def _again(self, update: Update) -> None:
+        await asyncio.sleep(self.again_after)
+        await self.received.put_received(update)
 
 
 def build_application(
@@ -148,12 +242,24 @@ def build_application(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    channel = ChannelStore(settings.database_url)
+    received = ReceivedUpdates(channel)
+    taken_maybe: set[int] = set()  # updates Rasa may have taken before a crash or an outage
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         gateway = Gateway(application.bot, rasa, settings)
+        gateway.recovered = taken_maybe
         application.bot_data["gateway"] = gateway
         application.bot_data["care_team"] = gateway.care_team
         await application.bot.set_my_commands(COMMANDS)
+        unhandled = await through_outage(
+            lambda: asyncio.to_thread(channel.unhandled_updates), "read unhandled updates"
+        )
+        for update_id, body in unhandled:
+            taken_maybe.add(update_id)
+            await received.put_received(Update.de_json(body, application.bot))
+        if unhandled:
+            log.info("handling updates a restart interrupted", count=len(unhandled))
         tasks.append(asyncio.create_task(retry_pending(gateway, settings, stop)))
         if run_scheduler:
             scheduler = Scheduler(
@@ -194,7 +300,8 @@ def build_application(
                 max_retries=3,
             )
         )
-        .concurrent_updates(64)
+        .update_queue(received)
+        .concurrent_updates(HandledOnce(channel, received, taken_maybe, 64))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()
@@ -214,10 +321,17 @@ def build_application(
 
 
 async def retry_pending(gateway: Gateway, settings: Settings, stop: asyncio.Event) -> None:
-    """Answer messages kept while Rasa was down, as soon as it is back."""
+    """Answer messages kept while Rasa was down, as soon as it is back; and, hourly, forget
+    the ids of updates handled more than a day ago."""
+    forgotten_at = 0.0
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await gateway.retry_pending()
+            if loop.time() - forgotten_at > 3600:
+                day_ago = utcnow() - timedelta(days=1)
+                await asyncio.to_thread(gateway.channel.forget_updates, day_ago)
+                forgotten_at = loop.time()
         except Exception:
             log.exception("retrying kept messages failed")
         with contextlib.suppress(TimeoutError):

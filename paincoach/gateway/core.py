@@ -20,7 +20,7 @@ from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.store import CoachStore
 from paincoach.gateway.providers import ProviderRelay
 from paincoach.gateway.render import keyboard
-from paincoach.rasa_client import BotMessage, Button, RasaClient, RasaUnavailable
+from paincoach.rasa_client import TURN_KEY, BotMessage, Button, RasaClient, RasaUnavailable
 from paincoach.safety import assess, load_model
 from paincoach.safety.context import RecentMessages
 from paincoach.safety.tiers import carries_meaning
@@ -80,6 +80,8 @@ class Gateway:
         )
         self._locks: dict[str, asyncio.Lock] = {}
         self.care_team = ProviderRelay(bot, settings, self.channel, self._lock)
+        # Updates a crash interrupted, handled again at start: Rasa may have taken them.
+        self.recovered: set[int] = set()
 
     def _lock(self, pseudonym: str) -> asyncio.Lock:
         # One turn at a time per patient keeps replies in the order they were asked.
@@ -87,34 +89,54 @@ class Gateway:
 
     # Incoming ---------------------------------------------------------------------------
 
-    async def patient_says(self, chat_id: int, text: str, pressed: bool = False) -> None:
+    async def patient_says(
+        self, chat_id: int, text: str, pressed: bool = False, update_id: int | None = None
+    ) -> None:
         """A text from the patient: the safety layer first, then Rasa, then the replies.
-        A `pressed` button's payload is the coach's own words, so it is not assessed."""
+        A `pressed` button's payload is the coach's own words, so it is not assessed.
+        `update_id` names the Telegram update, so that the turn is taken once only."""
         text = text.strip()[:MAX_TEXT]
+        turn = f"u{update_id}" if update_id is not None else None
         pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
         async with self._lock(pseudonym):
             if await asyncio.to_thread(self.channel.has_pending, pseudonym):
-                await asyncio.to_thread(self.channel.queue, pseudonym, text)
+                await asyncio.to_thread(self.channel.queue, pseudonym, text, turn)
                 return
             try:
-                await self._converse(chat_id, pseudonym, text, pressed)
+                await self._converse(
+                    chat_id, pseudonym, text, pressed, turn, update_id in self.recovered
+                )
             except RasaUnavailable:
                 log.warning("rasa unavailable; message kept", participant=pseudonym)
-                await asyncio.to_thread(self.channel.queue, pseudonym, text)
-                await self.send_text(chat_id, RASA_DOWN)
+                if await asyncio.to_thread(self.channel.queue, pseudonym, text, turn):
+                    await self.send_text(chat_id, RASA_DOWN)
 
     async def _converse(
-        self, chat_id: int, pseudonym: str, text: str, pressed: bool = False
+        self,
+        chat_id: int,
+        pseudonym: str,
+        text: str,
+        pressed: bool = False,
+        turn: str | None = None,
+        taken_maybe: bool = False,
     ) -> None:
+        """One turn; when Rasa may have taken it already (`taken_maybe`: sent before a
+        crash), its replies are read from the conversation instead of a second turn."""
+        if turn is not None and taken_maybe:
+            earlier = await self.rasa.replies_to(pseudonym, turn)
+            if earlier is not None:
+                log.info("turn taken before a crash; its replies sent", participant=pseudonym)
+                await self.render(chat_id, pseudonym, earlier)
+                return
         if pressed or text.startswith("/"):  # a button or a command: the coach's own words
-            replies = await self.rasa.send(pseudonym, text)
+            replies = await self.rasa.send(pseudonym, text, turn=turn)
             await self.render(chat_id, pseudonym, replies)
             return
         assessment = assess(text, self.risk_model, self.recent.earlier(pseudonym))
         if carries_meaning(text):
             self.recent.add(pseudonym, text)
         if not assessment.alarming:
-            replies = await self.rasa.send(pseudonym, text)
+            replies = await self.rasa.send(pseudonym, text, turn=turn)
         else:
             # Safety does not wait for the classifier: the patient's words go into the
             # transcript, then the crisis or red-flag flow runs at the tier found.
@@ -128,20 +150,23 @@ class Gateway:
                 red_flag_score=round(assessment.red_flag_score, 3),
             )
             await self.rasa.add_message(pseudonym, text)
+            entities = {"safety_net": assessment.reason, "safety_tier": assessment.tier.value}
             replies = await self.rasa.trigger_intent(
                 pseudonym,
                 assessment.kind or "crisis",
-                {"safety_net": assessment.reason, "safety_tier": assessment.tier.value},
+                {**entities, TURN_KEY: turn} if turn else entities,
             )
         await self.render(chat_id, pseudonym, replies)
 
-    async def command(self, chat_id: int, command: str, args: list[str]) -> None:
+    async def command(
+        self, chat_id: int, command: str, args: list[str], update_id: int | None = None
+    ) -> None:
         """A Telegram command, turned into the message Rasa expects."""
         if command == "start" and args:
             payload = await self._start_with_code(chat_id, args[0])
         else:
             payload = COMMAND_PAYLOADS[command]
-        await self.patient_says(chat_id, payload)
+        await self.patient_says(chat_id, payload, update_id=update_id)
 
     async def _start_with_code(self, chat_id: int, code: str) -> str:
         """/start CODE: a code that cannot be used is explained and onboarding goes on without
@@ -165,14 +190,18 @@ class Gateway:
             await self.send_text(chat_id, notice)
         return COMMAND_PAYLOADS["start"]
 
-    async def button_pressed(self, chat_id: int, message: Message | None, data: str) -> str | None:
+    async def button_pressed(
+        self, chat_id: int, message: Message | None, data: str, update_id: int | None = None
+    ) -> str | None:
         """A button press: checked against what was sent, used once; returns a notice."""
         pseudonym = await asyncio.to_thread(self.channel.pseudonym_for_chat, chat_id)
         if message is None:
             return STALE_BUTTON
         # Under the patient's lock: a reply still being sent has stored its keyboard first.
         async with self._lock(pseudonym):
-            press = await asyncio.to_thread(self.channel.press, pseudonym, message.message_id, data)
+            press = await asyncio.to_thread(
+                self.channel.press, pseudonym, message.message_id, data, update_id
+            )
         if press.outcome is Press.UNKNOWN:
             log.info("unknown button press", participant=pseudonym)
             return STALE_BUTTON
@@ -180,7 +209,7 @@ class Gateway:
             return USED_BUTTON
         with contextlib.suppress(BadRequest):  # already without a keyboard
             await with_retries(lambda: message.edit_reply_markup(reply_markup=None))
-        await self.patient_says(chat_id, press.payload or "", pressed=True)
+        await self.patient_says(chat_id, press.payload or "", pressed=True, update_id=update_id)
         return None
 
     async def trigger(self, pseudonym: str, intent: str, entities: dict[str, Any]) -> bool:
@@ -206,7 +235,11 @@ class Gateway:
                 continue
             async with self._lock(message.pseudonym):
                 try:
-                    await self._converse(chat_id, message.pseudonym, message.text)
+                    # Tried before: Rasa may have taken it just before it went away.
+                    await self._converse(
+                        chat_id, message.pseudonym, message.text, turn=message.turn,
+                        taken_maybe=True,
+                    )  # fmt: skip
                 except RasaUnavailable:
                     return answered
                 await asyncio.to_thread(self.channel.mark_answered, message.id)

@@ -21,6 +21,7 @@ from paincoach.db.models import (
     PendingMessage,
     SentKeyboard,
     TelegramChat,
+    TelegramUpdate,
     utcnow,
 )
 from paincoach.privacy.retention import affected
@@ -97,6 +98,10 @@ def _erase(settings: Settings, pseudonym: str, tracker: TrackerEvents) -> dict[s
         if session.scalar(select(not_consented)) is False:
             return None
         # The mapping first: a message arriving now starts afresh under a new pseudonym.
+        chats = select(TelegramChat.chat_id).where(TelegramChat.pseudonym == pseudonym)
+        session.execute(
+            delete(TelegramUpdate).where(TelegramUpdate.chat_id.in_(chats), not_consented)
+        )
         for name, table in (
             ("chat_mappings", TelegramChat),
             ("sent_keyboards", SentKeyboard),

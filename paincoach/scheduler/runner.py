@@ -15,6 +15,7 @@ import structlog
 from telegram.error import TelegramError
 
 from paincoach.alerts import AlertStore
+from paincoach.db.engine import through_outage
 from paincoach.modules.push import MODULE_PUSH, assign_module
 from paincoach.rasa_client import RasaUnavailable
 from paincoach.scheduler.clock import Clock, SystemClock
@@ -120,7 +121,9 @@ class Scheduler:
                 delivered = await self.gateway.trigger(job.pseudonym, job.intent, entities)
             except RasaUnavailable:
                 # Nothing reached the patient: the job waits for the next tick.
-                await asyncio.to_thread(self.jobs.release, job.id)
+                await through_outage(
+                    lambda: asyncio.to_thread(self.jobs.release, job.id), "release job"
+                )
                 return "retry"
             except TelegramError as error:
                 log.warning(
@@ -131,7 +134,10 @@ class Scheduler:
                 status = "failed"
             else:
                 status = "sent" if delivered else "skipped"
-        await asyncio.to_thread(self.jobs.finish, job.id, status, now)
+        # Once sent, a job must be marked so, or it would be sent again (through an outage).
+        await through_outage(
+            lambda: asyncio.to_thread(self.jobs.finish, job.id, status, now), "finish job"
+        )
         return status
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -256,8 +256,10 @@ class State:
 
     def __init__(self) -> None:
         self.notifier = Notifier()
-        # update ids never restart, so a running bot's confirmed offset stays meaningful
-        self._update_ids = itertools.count(1)
+        # update ids never restart, so a running bot's confirmed offset stays meaningful; the
+        # first is random, as Telegram's is after a quiet week, so that two stand-ins (or a
+        # restarted one) do not reuse the ids a bot has already handled
+        self._update_ids = itertools.count(secrets.randbelow(1_000_000_000) + 1)
         self._file_ids = itertools.count(1)
         # both only grow, so waiters holding an old value are not confused by reset()
         self.poll_generation = 0
