@@ -16,6 +16,7 @@ from actions import common
 from paincoach.db import migrate
 from paincoach.db.store import CoachStore
 from paincoach.settings import get_settings
+from tests.postgres_server import PostgresServer, unavailable
 
 POSTGRES_ADMIN = os.environ.get(
     "PAINCOACH_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -142,10 +143,27 @@ def e2e_stack(e2e_settings, tmp_path_factory: pytest.TempPathFactory):  # type: 
 
 
 @pytest.fixture(scope="session")
-def full_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """Everything `make up` runs (Rasa, actions, gateway with its scheduler, console) with
-    the Bot API stand-in as Telegram, on its own SQLite files and free ports; started once.
-    The scheduler ticks every second so pushes, replies and alerts arrive quickly."""
+def stack_postgres() -> Iterator[PostgresServer | None]:
+    """The full stack's own PostgreSQL server, which a chaos test restarts; None where one
+    cannot be started here (the stack then runs on SQLite files)."""
+    if unavailable() is not None:
+        yield None
+        return
+    server = PostgresServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def full_stack(tmp_path_factory: pytest.TempPathFactory, stack_postgres: PostgresServer | None):  # type: ignore[no-untyped-def]
+    """Everything `make up` runs (Rasa, actions, gateway with its scheduler, console), under
+    its supervisor, with the Bot API stand-in as Telegram, on free ports; started once for
+    the whole run. Its databases are on a PostgreSQL server of its own when there can be one
+    (SQLite files otherwise). The scheduler ticks every second and kept messages are retried
+    every second, so pushes, replies, alerts and recoveries come quickly."""
     from paincoach.settings import Settings
     from paincoach.stack import MODEL, Stack
 
@@ -154,9 +172,17 @@ def full_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
             pytest.fail(f"No trained model at {MODEL}: `make test` trains it before pytest")
         pytest.skip(f"No trained model at {MODEL}; run `make train` first")
     folder = tmp_path_factory.mktemp("full")
+    if stack_postgres is not None:
+        server = f"postgresql://postgres@127.0.0.1:{stack_postgres.port}"
+        databases = {"paincoach": f"{server}/paincoach", "tracker": f"{server}/tracker"}
+    else:
+        databases = {
+            "paincoach": f"sqlite:///{folder / 'paincoach.db'}",
+            "tracker": f"sqlite:///{folder / 'tracker.db'}",
+        }
     settings = Settings(
-        database_url=f"sqlite:///{folder / 'paincoach.db'}",
-        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
+        database_url=databases["paincoach"],
+        tracker_store_url=databases["tracker"],
         rasa_token="full-stack-token",
         rasa_port=free_port(),
         action_server_port=free_port(),

@@ -52,11 +52,12 @@ class StandInChat:
 
     async def wait_for(self, fragment: str, timeout: float = 60) -> dict[str, Any]:
         """The next message from the bot (after the last one waited for) containing
-        `fragment`: already received, or yet to come."""
+        `fragment`, in any case (questions come in several wordings): already received, or
+        yet to come."""
         deadline = time.monotonic() + timeout
         while True:
             for index in range(self.cursor, len(self.log)):
-                if fragment in text(self.log[index]):
+                if fragment.lower() in text(self.log[index]).lower():
                     self.cursor = index + 1
                     return self.log[index]
             if time.monotonic() > deadline:

@@ -38,3 +38,32 @@ def test_the_jsonschema_patch_is_loaded_and_validates_as_before() -> None:
         [str(RASA_PYTHON), "-c", CHECK], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+TURNS_CHECK = """
+import sys
+import paincoach_rasa_turns as patch
+# Installed at start-up by its .pth file, without importing Rasa (pip and the like stay fast).
+assert "rasa" not in sys.modules, "Rasa was imported at start-up"
+assert any(isinstance(f, patch._PatchOnImport) for f in sys.meta_path), "not installed"
+from rasa.core.processor import MessageProcessor
+from rasa.core.tracker_store import FailSafeTrackerStore
+assert MessageProcessor.save_tracker.__wrapped__, "not applied on import"
+assert FailSafeTrackerStore.on_tracker_store_error.__name__ == "tracker_store_failed"
+print("ok")
+"""
+
+
+def test_the_turn_patch_is_installed_and_applied_when_rasa_is_imported() -> None:
+    if not RASA_PYTHON.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(".venv-rasa is missing: `make test` sets it up before pytest")
+        pytest.skip(".venv-rasa is not set up; run `make setup`")
+    result = subprocess.run(
+        [str(RASA_PYTHON), "-c", TURNS_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

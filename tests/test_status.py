@@ -113,7 +113,7 @@ def test_nothing_running_is_said_plainly(tmp_path: Path) -> None:
 
 def test_durations_read_like_a_clock() -> None:
     assert [duration(s) for s in (None, 5, 75, 3 * 3600 + 120, 2 * 86400 + 3600)] == [
-        "-", "5s", "1m 15s", "3h 02m", "2d 01h",
+        "-", "5s", "1m15s", "3h02m", "2d01h",
     ]  # fmt: skip
 
 
