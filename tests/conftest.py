@@ -112,37 +112,6 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def e2e_settings(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """Settings for the end-to-end tests: their own SQLite files and free ports."""
-    from paincoach.settings import Settings
-    from paincoach.stack import MODEL
-
-    if not MODEL.exists():
-        if ON_CI:
-            pytest.fail(f"No trained model at {MODEL}: `make test` trains it before pytest")
-        pytest.skip(f"No trained model at {MODEL}; run `make train` first")
-    folder = tmp_path_factory.mktemp("e2e")
-    return Settings(
-        database_url=f"sqlite:///{folder / 'paincoach.db'}",
-        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
-        rasa_token="e2e-token",
-        rasa_port=free_port(),
-        action_server_port=free_port(),
-    )
-
-
-@pytest.fixture(scope="session")
-def e2e_stack(e2e_settings, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The real Rasa server and action server, started once for all end-to-end tests."""
-    from paincoach.stack import Stack
-
-    services = Stack(e2e_settings, log_dir=tmp_path_factory.mktemp("logs"))
-    services.start()
-    yield services
-    services.stop()
-
-
-@pytest.fixture(scope="session")
 def stack_postgres() -> Iterator[PostgresServer | None]:
     """The full stack's own PostgreSQL server, which a chaos test restarts; None where one
     cannot be started here (the stack then runs on SQLite files)."""

@@ -1,9 +1,12 @@
 """A Telegram user played through the Bot API stand-in's control API, from another process:
-what the browser tests use to be the patient (and the provider's own chat)."""
+what the browser, gateway and chaos tests use to be the patient (and the provider's own
+chat) against the stack `make up` runs."""
 
 from __future__ import annotations
 
+import base64
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -79,3 +82,90 @@ def text(message: dict[str, Any]) -> str:
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     markup = (message.get("reply_markup") or {}).get("inline_keyboard") or []
     return [button for row in markup for button in row]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message the bot sent, as the control API reports it (files with their bytes)."""
+
+    message_id: int
+    method: str
+    text: str | None
+    caption: str | None
+    buttons: list[dict[str, Any]]
+    photo: bytes | None
+    document: bytes | None
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Sent:
+        data = (raw.get("file") or {}).get("data_base64")
+        content = base64.b64decode(data) if data else None
+        return cls(
+            message_id=raw["message_id"],
+            method=raw["method"],
+            text=raw.get("text"),
+            caption=raw.get("caption"),
+            buttons=buttons(raw),
+            photo=content if raw["method"] == "sendPhoto" else None,
+            document=content if raw["method"] == "sendDocument" else None,
+        )
+
+
+class RemoteStandIn:
+    """The stand-in of a running stack, driven through its control API: the user's side of
+    `BotApiStandIn`'s test helpers, for tests against `make up`'s own gateway."""
+
+    def __init__(self, control_url: str) -> None:
+        self.http = httpx.Client(base_url=control_url.rstrip("/"), timeout=70)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        response = self.http.post(path, json=body)
+        assert response.json()["ok"], response.text
+        return response.json()["result"]
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(path, params=params)
+        assert response.json()["ok"], response.text
+        return response.json()["result"]
+
+    def user_says(self, chat_id: int, text: str) -> dict[str, Any]:
+        return dict(self._post("/control/messages", {"chat_id": chat_id, "text": text}))
+
+    def send_command(self, chat_id: int, command: str, args: str = "") -> dict[str, Any]:
+        body = {"chat_id": chat_id, "command": command, "args": args}
+        return dict(self._post("/control/commands", body))
+
+    def user_sends(self, chat_id: int, kind: str) -> dict[str, Any]:
+        return dict(self._post("/control/media", {"chat_id": chat_id, "kind": kind}))
+
+    def edit_user_message(self, chat_id: int, message_id: int, text: str) -> dict[str, Any]:
+        body = {"chat_id": chat_id, "message_id": message_id, "text": text}
+        return dict(self._post("/control/edits", body))
+
+    def press_button(
+        self,
+        chat_id: int,
+        message_id: int,
+        data: str | None = None,
+        *,
+        button_text: str | None = None,
+        forge: bool = False,
+    ) -> dict[str, Any]:
+        body = {"chat_id": chat_id, "message_id": message_id, "data": data,
+                "button_text": button_text, "forge": forge}  # fmt: skip
+        return dict(self._post("/control/callbacks", body))
+
+    def sent_messages(self, chat_id: int, *, after: int = 0) -> list[Sent]:
+        found = self._get(
+            f"/control/chats/{chat_id}/messages", after=after, count=1, include_bytes="true"
+        )
+        return [Sent.from_json(raw) for raw in found]
+
+    def callback_answers(self) -> list[dict[str, Any]]:
+        return list(self._get("/control/callback_answers"))
+
+    def commands(self) -> list[dict[str, Any]]:
+        return list(self._get("/control/bot_commands"))

@@ -1,4 +1,5 @@
-"""End to end: the real Rasa server and action server, a patient chatting over REST."""
+"""End to end: the real Rasa server and action server (of the session's stack), a patient
+chatting over REST."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ SENDER = "p-e2e0000000000001"
 
 
 @pytest.fixture
-def settings(e2e_settings: Settings) -> Settings:
-    return e2e_settings
+def stack(full_stack: Stack) -> Stack:
+    """The session's stack: this file speaks to its Rasa over REST, as a channel would."""
+    return full_stack
 
 
 @pytest.fixture
-def stack(e2e_stack: Stack) -> Stack:
-    return e2e_stack
+def settings(stack: Stack) -> Settings:
+    return stack.settings
 
 
 @pytest.fixture

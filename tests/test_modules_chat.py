@@ -14,7 +14,6 @@ from paincoach.modules.catalogue import load
 from paincoach.modules.progress import ModuleStore
 from paincoach.modules.runner import CARRY_ON, NEXT, prompt
 from paincoach.rasa_client import BotMessage, RasaClient
-from paincoach.settings import Settings
 from paincoach.stack import Stack
 from tests.helpers import enrol
 
@@ -23,10 +22,10 @@ MODULE = "understanding-pain"
 
 
 @pytest.fixture
-async def client(e2e_stack: Stack, e2e_settings: Settings) -> AsyncIterator[RasaClient]:
-    store = CoachStore(e2e_settings.database_url)
+async def client(full_stack: Stack) -> AsyncIterator[RasaClient]:
+    store = CoachStore(full_stack.settings.database_url)
     async with RasaClient(
-        e2e_stack.rasa_url, e2e_stack.token, store, e2e_settings.tracker_store_url
+        full_stack.rasa_url, full_stack.token, store, full_stack.settings.tracker_store_url
     ) as rasa:
         yield rasa
 
@@ -36,10 +35,10 @@ def joined(replies: list[BotMessage]) -> str:
 
 
 async def test_a_pushed_module_paused_resumed_and_finished(
-    client: RasaClient, e2e_settings: Settings
+    client: RasaClient, full_stack: Stack
 ) -> None:
     sender = "p-e2e-module-1"
-    enrol(CoachStore(e2e_settings.database_url), sender)
+    enrol(CoachStore(full_stack.settings.database_url), sender)
     module = load().modules[MODULE]
     steps = module.steps
 
@@ -60,7 +59,7 @@ async def test_a_pushed_module_paused_resumed_and_finished(
     assert prompt(steps[2]).text in joined(replies)
 
     assert "kept your place" in joined(await client.send(sender, "later"))
-    (place,) = ModuleStore(e2e_settings.database_url).places(sender)
+    (place,) = ModuleStore(full_stack.settings.database_url).places(sender)
     assert (place.status, place.step_index) == ("paused", 2)
 
     replies = await client.send(sender, "continue my module")
@@ -72,7 +71,7 @@ async def test_a_pushed_module_paused_resumed_and_finished(
         replies = await client.send(sender, answers[step.kind])
     assert "end of “Understanding chronic pain”" in joined(replies)
 
-    store = ModuleStore(e2e_settings.database_url)
+    store = ModuleStore(full_stack.settings.database_url)
     (place,) = store.places(sender)
     assert place.status == "completed"
     saved = dict(store.answers(sender, MODULE))
@@ -81,10 +80,10 @@ async def test_a_pushed_module_paused_resumed_and_finished(
 
 
 async def test_the_safety_net_during_a_module_gets_the_crisis_response(
-    client: RasaClient, e2e_settings: Settings
+    client: RasaClient, full_stack: Stack
 ) -> None:
     sender = "p-e2e-module-2"
-    enrol(CoachStore(e2e_settings.database_url), sender)
+    enrol(CoachStore(full_stack.settings.database_url), sender)
     await client.trigger_intent(sender, "continue_module", {"module_id": MODULE})
     await client.send(sender, NEXT)  # now at the free-text question
     await client.add_message(sender, "I want to end it all")
@@ -92,22 +91,22 @@ async def test_the_safety_net_during_a_module_gets_the_crisis_response(
         sender, "crisis", {"safety_net": "ending_life", "safety_tier": "certain"}
     )
     assert "safe right now" in joined(replies)
-    assert ModuleStore(e2e_settings.database_url).answers(sender, MODULE) == []
-    (place,) = ModuleStore(e2e_settings.database_url).places(sender)
+    assert ModuleStore(full_stack.settings.database_url).answers(sender, MODULE) == []
+    (place,) = ModuleStore(full_stack.settings.database_url).places(sender)
     assert (place.status, place.step_index) == ("paused", 1)
 
 
 async def test_a_checkin_note_that_sounds_like_a_red_flag_is_saved(
-    client: RasaClient, e2e_settings: Settings
+    client: RasaClient, full_stack: Stack
 ) -> None:
     sender = "p-e2e-module-3"
-    enrol(CoachStore(e2e_settings.database_url), sender)
+    enrol(CoachStore(full_stack.settings.database_url), sender)
     await client.send(sender, "/start_checkin")
     for rating in ("5", "4", "4", "6", "5"):
         await client.send(sender, rating)
     replies = await client.send(sender, "stairs were tough")
     assert "saved" in joined(replies)
-    with session_scope(e2e_settings.database_url) as session:
+    with session_scope(full_stack.settings.database_url) as session:
         note = session.scalar(
             select(CheckIn.note)
             .join(Participant)

@@ -77,6 +77,7 @@ def add_control_routes(app: web.Application, standin: "BotApiStandIn") -> None:
         ("GET", "/control/chats/{chat_id}/actions", control.get_actions),
         ("GET", "/control/changes", control.get_changes),
         ("GET", "/control/callback_answers", control.get_callback_answers),
+        ("GET", "/control/bot_commands", control.get_bot_commands),
         ("GET", "/control/updates", control.get_updates),
         ("POST", "/control/faults", control.post_fault),
         ("DELETE", "/control/faults", control.delete_faults),
@@ -258,6 +259,10 @@ class ControlApi:
             answer = await self.standin.wait_for_callback_answer(query_id, self._wait(request))
             return _ok([answer.to_json()] if answer else [])
         return _ok([a.to_json() for a in self.standin.callback_answers()])
+
+    async def get_bot_commands(self, request: web.Request) -> web.Response:
+        """The commands the bot registered with setMyCommands (default scope)."""
+        return _ok(self.standin.commands())
 
     async def get_updates(self, request: web.Request) -> web.Response:
         return _ok(self.standin.pending_updates())
