@@ -160,7 +160,7 @@ class Supervisor:
             child.crashes.popleft()
         if len(child.crashes) > self.max_restarts:
             self.failure = (
-                f"{child.name} {child.last_exit}, its {len(child.crashes)}th exit within "
+                f"{child.name} {child.last_exit}, {len(child.crashes)} times within "
                 f"{self.window_seconds:g} s (SUPERVISOR_MAX_RESTARTS={self.max_restarts}, "
                 f"SUPERVISOR_WINDOW_SECONDS={self.window_seconds:g}); stopping everything"
             )

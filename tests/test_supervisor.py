@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from paincoach.supervisor import Child, Supervisor, exit_reason
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -119,7 +121,7 @@ def test_too_many_crashes_stop_everything(tmp_path: Path) -> None:
     assert supervisor.children["gateway"].restarts == 2
     assert all(c.state == "stopped" for c in supervisor.children.values())
     assert supervisor.failure is not None
-    assert "gateway exited with code 1, its 3th exit within 60 s" in supervisor.failure
+    assert "gateway exited with code 1, 3 times within 60 s" in supervisor.failure
     assert "SUPERVISOR_MAX_RESTARTS=2" in supervisor.failure
     state = json.loads((tmp_path / "run" / "status.json").read_text())
     assert state["state"] == "gave up" and state["failure"] == supervisor.failure
@@ -177,3 +179,28 @@ def test_the_state_file_holds_no_output_of_the_children(tmp_path: Path) -> None:
         supervisor.stop()
     state = (tmp_path / "run" / "status.json").read_text()
     assert "pain" not in state and "exited with code 1" in state
+
+
+def test_paincoach_up_exits_1_when_the_supervisor_gives_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `paincoach up` does after start-up: wait, and fail with the reason."""
+    import typer
+
+    from paincoach.cli import _run_until_signal
+
+    class Started:  # what _run_until_signal needs of a started Stack
+        log_dir = tmp_path
+        supervisor = fast(tmp_path, max_restarts=1, window_seconds=60)
+
+        def stop(self) -> None:
+            self.supervisor.stop()
+
+    stack = Started()
+    stack.supervisor.start(child(tmp_path, "rasa", "raise SystemExit(3)"))
+    stack.supervisor.watch()
+    with pytest.raises(typer.Exit) as stopped:
+        _run_until_signal(stack)
+    assert stopped.value.exit_code == 1
+    assert "Stopped: rasa exited with code 3, 2 times within 60 s" in capsys.readouterr().err
+    assert stack.supervisor.children["rasa"].state == "stopped"
