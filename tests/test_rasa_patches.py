@@ -1,4 +1,4 @@
-"""The speed-up patch for Rasa is loaded in .venv-rasa and validates exactly as before."""
+"""The speed-up patches for Rasa are loaded in .venv-rasa and behave exactly as before."""
 
 from __future__ import annotations
 
@@ -65,5 +65,40 @@ def test_the_turn_patch_is_installed_and_applied_when_rasa_is_imported() -> None
         text=True,
         timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+TRACKER_CHECK = """
+import sys, tempfile
+import rasa.core.agent, rasa.core.tracker_store, rasa.shared.core.events as events
+from rasa.core.tracker_store import SQLTrackerStore
+assert hasattr(rasa.core.agent.load_agent, "__wrapped__"), "load_agent is not patched"
+assert events.Event.resolve_by_type("user") is events.UserUttered
+assert events.Event.resolve_by_type("slot") is events.SlotSet
+assert events.Event.resolve_by_type("no such", default=events.SlotSet) is events.SlotSet
+store = SQLTrackerStore(db=tempfile.mkdtemp() + "/tracker.db")
+with store.engine.connect() as connection:
+    journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+assert (journal, synchronous) == ("wal", 1), (journal, synchronous)
+assert type(store.engine.pool).__name__ == "QueuePool", type(store.engine.pool)
+print("ok")
+"""
+
+
+def test_the_tracker_store_event_and_agent_patches_apply() -> None:
+    """SQLite tracker store: WAL, synchronous=NORMAL, pooled connections; event classes found
+    once; the model's objects frozen after loading (docs/perf/2026-11-26-turn-profile.md)."""
+    if not RASA_PYTHON.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(".venv-rasa is missing: `make test` sets it up before pytest")
+        pytest.skip(".venv-rasa is not set up; run `make setup`")
+    result = subprocess.run(
+        [str(RASA_PYTHON), "-c", TRACKER_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
