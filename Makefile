@@ -90,9 +90,8 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium; } \
 		|| echo "No chromium and no apt-get: the browser tests will be skipped."
 
-bench: setup $(MODEL) $(RISK)  ## Gateway overhead against bare Rasa, reminder fan-out, export memory
+bench: setup $(MODEL) $(RISK)  ## Speed: turn latency, capacity, gateway overhead, reminder fan-out (BENCH_QUICK=1: one quick run)
 	$(VENV)/bin/python -m paincoach.bench.gateway
-	@$(MAKE) --no-print-directory bench-exports
 
 bench-exports: setup  ## Time and peak memory of every research export (1M tracker events)
 	$(VENV)/bin/python -m paincoach.bench.exports

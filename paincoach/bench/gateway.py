@@ -1,30 +1,66 @@
-"""Gateway benchmark: overhead against bare Rasa REST, and reminder fan-out.
+"""Speed benchmark (`make bench`): what one turn costs, how many turns per second the coach
+sustains, what the gateway adds, and the evening reminder fan-out.
 
-Run with `make bench`. Everything runs on this machine: Rasa and the action server as
-processes, the Bot API stand-in and the gateway in this process, fresh SQLite files.
+Everything runs on this machine: Rasa and the action server as processes (paincoach.stack),
+the Bot API stand-in, the gateway and the simulated patients in this process, fresh
+databases. Each figure is measured REPEATS times; the median and the spread are printed.
+
+1. One Rasa replica on SQLite (the default set-up):
+   - one patient, one turn at a time: p50 of a turn over the whole conversation;
+   - capacity (paincoach/bench/capacity.py): bare Rasa REST, then through the gateway;
+   - overhead: gateway p95 / bare p95 at half the bare capacity;
+   - reminder fan-out to 1,000 participants, the gateway restarted half way.
+2. PostgreSQL and Redis, when this machine has both: capacity with RASA_REPLICAS=2, and the
+   fan-out again with one replica on PostgreSQL.
+
+BENCH_QUICK=1 runs everything once, with short steps and 200 participants, to try changes.
 The last line is machine-readable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import delete, update
 from sqlalchemy.exc import OperationalError
 
+from paincoach.bench.capacity import Ramp, find_capacity, single_patient, steady
+from paincoach.bench.measure import (
+    Figure,
+    Machine,
+    Step,
+    cpu_seconds,
+    machine_cpu_seconds,
+    percentile,
+    rss_mb,
+)
+from paincoach.bench.patients import (
+    GatewayPatient,
+    Mailbox,
+    Patient,
+    RestPatient,
+    Turn,
+    calibrate,
+)
 from paincoach.db.channel import ChannelStore
+from paincoach.db.engine import session_scope
+from paincoach.db.models import Participant, ScheduledJob
 from paincoach.db.store import CoachStore, Consent
 from paincoach.gateway.app import build_application, make_rasa_client, start_polling, stop_polling
+from paincoach.rasa_client import RasaClient
 from paincoach.scheduler.clock import FakeClock
 from paincoach.scheduler.jobs import JobStore
 from paincoach.scheduler.runner import Scheduler
@@ -32,13 +68,33 @@ from paincoach.settings import Settings
 from paincoach.stack import Stack, ensure_postgres_database
 from paincoach.standin import BotApiStandIn
 
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+REPEATS = 1 if QUICK else 3
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-PATIENTS = 50
-THINK_SECONDS = 2.0  # a patient reads the reply before typing the next message
-FANOUT_PARTICIPANTS = 1000
+FANOUT_PARTICIPANTS = 200 if QUICK else 1000
 RATE_LIMIT = 30  # Telegram's limit for a bot, messages per second
-# Messages that get exactly one reply from the coach before consent, so a turn's end is known.
-MESSAGES = ["hello", "are you a bot?", "what's the weather like tomorrow", "thanks", "bye"]
+FIRST_RAMP = Ramp(start=5.0, seconds=6 if QUICK else 10, warmup=1.5 if QUICK else 2)
+STEADY_SECONDS = 8 if QUICK else 15
+SPREAD_BAR = 0.15
+
+
+@dataclass
+class Results:
+    """Every figure of the run, by name."""
+
+    figures: dict[str, Figure] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    machine_cpu: float = 0.0  # CPU seconds the whole machine used while set-ups ran
+    our_cpu: float = 0.0  # of which the set-ups' processes and the bench itself
+
+    def add(self, name: str, values: Sequence[float]) -> Figure:
+        self.figures[name] = Figure.of(values)
+        return self.figures[name]
+
+    def get(self, name: str) -> float:
+        figure = self.figures.get(name)
+        return figure.median if figure else float("nan")
 
 
 def free_port() -> int:
@@ -52,83 +108,215 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def percentiles(samples: Sequence[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
+def two_free_ports() -> int:
+    port = free_port()
+    while port_taken(port + 1):  # a second replica listens on the next port
+        port = free_port()
+    return port
 
 
-async def run_patients(turn: Callable[[int, str], Awaitable[float]]) -> tuple[list[float], float]:
-    """Every patient sends every message in turn, reading each reply for THINK_SECONDS
-    before the next, all patients at once (starts spread over one think time)."""
+@dataclass
+class Rig:
+    """A running set-up: Rasa (one or more replicas), the action server, the stand-in, and a
+    gateway in this process."""
 
-    async def patient(number: int) -> list[float]:
-        await asyncio.sleep(THINK_SECONDS * number / PATIENTS)
-        latencies = []
-        for message in MESSAGES:
-            latencies.append(await turn(number, message))
-            await asyncio.sleep(THINK_SECONDS)
-        return latencies
+    stack: Stack
+    settings: Settings
+    standin: BotApiStandIn
+    mailbox: Mailbox
+    rasa: RasaClient
+    application: Any = None
+    chats: int = 0
 
-    started = time.perf_counter()
-    results = await asyncio.gather(*(patient(n) for n in range(PATIENTS)))
-    return [s for r in results for s in r], time.perf_counter() - started
+    def processes(self) -> dict[str, int]:
+        pids = {name: process.pid for name, process in self.stack.processes.items()}
+        return {**pids, "gateway": os.getpid()}
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by the set-up's processes and this one."""
+        return sum(self.cpu_by_process().values())
+
+    def cpu_by_process(self) -> dict[str, float]:
+        # This process's children are the set-up's: the gateway's figure is its own only.
+        return {
+            name: cpu_seconds(pid, descendants=name != "gateway")
+            for name, pid in self.processes().items()
+        }
+
+    def memory(self) -> dict[str, float]:
+        return {
+            name: rss_mb(pid, descendants=name != "gateway")
+            for name, pid in self.processes().items()
+        }
+
+    def rest(self, prefix: str) -> Callable[[int], Patient]:
+        return lambda number: RestPatient(self.rasa, f"{prefix}-{number}")
+
+    async def start_gateway(self) -> None:
+        self.application = build_application(
+            self.settings,
+            make_rasa_client(self.settings, self.stack.rasa_url, self.stack.token),
+            run_scheduler=False,
+        )
+        await start_polling(self.application)
+
+    async def stop_gateway(self) -> None:
+        if self.application is not None:
+            await stop_polling(self.application)
+            self.application = None
+
+    async def trigger(self, chat_id: int, turn: Turn) -> None:
+        pseudonym = await asyncio.to_thread(
+            ChannelStore(self.settings.database_url).pseudonym_for_chat, chat_id
+        )
+        await self.application.bot_data["gateway"].trigger(
+            pseudonym, turn.message, {"reminder": "daily"}
+        )
+
+    def gateway(self, replies: list[int]) -> Callable[[int], Patient]:
+        def make(number: int) -> Patient:
+            self.chats += 1
+            chat_id = 100_000 + self.chats
+            return GatewayPatient(self.standin, self.mailbox, chat_id, replies, self.trigger)
+
+        return make
 
 
-def report(name: str, latencies: list[float], elapsed: float) -> dict[str, float]:
-    stats = percentiles(latencies)
-    print(
-        f"{name:<16} p50 {stats['p50'] * 1000:7.1f} ms   p95 {stats['p95'] * 1000:7.1f} ms   "
-        f"p99 {stats['p99'] * 1000:7.1f} ms   {len(latencies) / elapsed:6.1f} msg/s"
-    )
-    return stats
+async def capacity(
+    rig: Rig, make: Callable[[int], Patient], label: str, results: Results, previous: float
+) -> tuple[Step | None, dict[str, float]]:
+    """One capacity ramp; the RSS of each process at the knee."""
+    ramp = FIRST_RAMP
+    if previous == previous and previous > 0:  # not NaN: start near the knee found before
+        ramp = Ramp(
+            start=previous * 0.7, factor=1.25, resolution=ramp.resolution,
+            seconds=ramp.seconds, warmup=ramp.warmup,
+        )  # fmt: skip
+    memory_at: dict[float, dict[str, float]] = {}
+
+    def on_step(step: Step) -> None:
+        memory_at[step.offered] = rig.memory()
+        print(
+            f"    {label}: offered {step.offered:5.1f} turns/s -> served {step.served:5.1f}, "
+            f"p95 {step.p95 * 1000:6.0f} ms" + (f", {step.failed} failed" if step.failed else ""),
+            flush=True,
+        )
+
+    found, _ = await find_capacity(make, ramp, on_step)
+    return found, memory_at.get(found.offered, {}) if found else {}
 
 
-async def latency(stack: Stack, settings: Settings, standin: BotApiStandIn) -> float:
-    """p95 through stand-in → gateway → Rasa, divided by p95 straight to Rasa's REST channel."""
-    rasa = make_rasa_client(settings, stack.rasa_url, stack.token)
+async def one_replica_sqlite(rig: Rig, results: Results) -> None:
+    print("\n== one Rasa replica, SQLite (the default set-up) ==", flush=True)
+    results.memory.update({f"{name} at rest": mb for name, mb in rig.memory().items()})
 
-    async def rest_turn(number: int, message: str, prefix: str = "rest") -> float:
-        started = time.perf_counter()
-        await rasa.send(f"{prefix}-{number}", message)
-        return time.perf_counter() - started
+    for run in range(REPEATS):
+        cpu_before = rig.cpu_by_process()
+        latencies = await single_patient(rig.rest(f"single{run}"))
+        cpu_after = rig.cpu_by_process()
+        turns = len(latencies["all"])
+        for kind, samples in latencies.items():
+            name = f"turn p50 {kind}"
+            previous = results.figures.get(name, Figure(())).values
+            results.figures[name] = Figure((*previous, percentile(samples, 0.5)))
+        for name in ("rasa", "actions"):
+            previous = results.figures.get(f"CPU per turn {name}", Figure(())).values
+            spent = (cpu_after[name] - cpu_before[name]) / turns
+            results.figures[f"CPU per turn {name}"] = Figure((*previous, spent))
+    print(f"  one patient, p50 of a turn: {(results.figures['turn p50 all']).show(' s', 3)}")
 
-    async def gateway_turn(number: int, message: str) -> float:
-        chat_id = 10_000 + number
-        started = time.perf_counter()
-        sent = standin.user_says(chat_id, message)["message"]["message_id"]
-        replies = await standin.wait_for_bot_messages(chat_id, after=sent, count=1, timeout=60)
-        if not replies:
-            raise RuntimeError("the gateway did not answer within 60 s")
-        return time.perf_counter() - started
-
-    application = build_application(
-        settings, make_rasa_client(settings, stack.rasa_url, stack.token), run_scheduler=False
-    )
-    await start_polling(application)
+    await rig.start_gateway()
     try:
-        await run_patients(lambda n, m: rest_turn(n, m, "warm"))  # warm Rasa's caches
-        rest, rest_elapsed = await run_patients(rest_turn)
-        through, gateway_elapsed = await run_patients(gateway_turn)
+        replies = await calibrate(GatewayPatient(rig.standin, rig.mailbox, 99_999, [], rig.trigger))
+        for path, make in (("bare", rig.rest), ("gateway", None)):
+            served: list[float] = []
+            for run in range(REPEATS):
+                patients = rig.rest(f"cap{run}") if make else rig.gateway(replies)
+                found, memory = await capacity(
+                    rig, patients, f"{path} run {run + 1}", results,
+                    Figure.of(served).median if served else float("nan"),
+                )  # fmt: skip
+                served.append(found.served if found else 0.0)
+                where = "at the knee" + ("" if path == "bare" else " (through the gateway)")
+                results.memory.update({f"{n} {where}": mb for n, mb in memory.items()})
+            figure = results.add(f"capacity {path} 1 replica", served)
+            print(f"  capacity, {path}, one replica: {figure.show(' turns/s')}", flush=True)
+
+        half = results.get("capacity bare 1 replica") / 2
+        ratios = []
+        for run in range(REPEATS):
+            _, bare_p95, _ = await steady(rig.rest(f"half{run}"), half, STEADY_SECONDS, 2)
+            cpu_before = rig.cpu_by_process()
+            _, gateway_p95, turns = await steady(rig.gateway(replies), half, STEADY_SECONDS, 2)
+            for name, cpu in rig.cpu_by_process().items():
+                spent = (cpu - cpu_before[name]) / max(turns, 1)
+                key = f"CPU per turn {name}, through the gateway"
+                results.figures[key] = Figure((*results.figures.get(key, Figure(())).values, spent))
+            ratios.append(gateway_p95 / bare_p95)
+            print(
+                f"    at {half:.1f} turns/s: bare p95 {bare_p95 * 1000:.0f} ms, "
+                f"gateway p95 {gateway_p95 * 1000:.0f} ms",
+                flush=True,
+            )
+        ratio = results.add("gateway p95 ratio", ratios)
+        print(f"  gateway p95 / bare p95 at half capacity: {ratio.show('', 2)}")
     finally:
-        await stop_polling(application)
-        await rasa.close()
+        await rig.stop_gateway()
+    await fanout_runs(rig, results, "sqlite")
+
+
+async def two_replicas_postgres(rig: Rig, results: Results) -> None:
+    print("\n== PostgreSQL, Redis lock store ==", flush=True)
+    await rig.start_gateway()
+    try:
+        replies = await calibrate(GatewayPatient(rig.standin, rig.mailbox, 99_998, [], rig.trigger))
+        for path in ("bare", "gateway"):
+            served: list[float] = []
+            for run in range(REPEATS):
+                patients = rig.rest(f"pg{run}") if path == "bare" else rig.gateway(replies)
+                found, _ = await capacity(
+                    rig, patients, f"{path}, 2 replicas, run {run + 1}", results,
+                    Figure.of(served).median if served else float("nan"),
+                )  # fmt: skip
+                served.append(found.served if found else 0.0)
+            figure = results.add(f"capacity {path} 2 replicas", served)
+            print(f"  capacity, {path}, RASA_REPLICAS=2: {figure.show(' turns/s')}", flush=True)
+    finally:
+        await rig.stop_gateway()
+    # The fan-out on PostgreSQL with one replica: the gateway talks to the first one only.
+    await fanout_runs(rig, results, "postgresql", rasa_url=rig.stack.rasa_urls[0])
+
+
+async def fanout_runs(rig: Rig, results: Results, name: str, rasa_url: str | None = None) -> None:
+    fractions, duplicates, lost = [], [], []
+    for run in range(REPEATS):
+        fraction, twice, missing = await fanout(rig, 50_000 + run * 10_000, rasa_url)
+        fractions.append(fraction)
+        duplicates.append(twice)
+        lost.append(missing)
+    figure = results.add(f"fanout {name}", fractions)
+    results.add(f"fanout {name} duplicates", duplicates)
+    results.add(f"fanout {name} lost", lost)
     print(
-        f"\n{PATIENTS} concurrent patients, {len(MESSAGES)} messages each, "
-        f"{THINK_SECONDS:.0f} s to read each reply"
+        f"  reminder fan-out to {FANOUT_PARTICIPANTS} on {name}, one replica: "
+        f"{figure.show('', 2)} of {RATE_LIMIT} msg/s; duplicates {sum(duplicates)}, "
+        f"lost {sum(lost)}",
+        flush=True,
     )
-    bare = report("bare Rasa REST", rest, rest_elapsed)
-    gateway = report("through gateway", through, gateway_elapsed)
-    return gateway["p95"] / bare["p95"]
 
 
-async def fanout(
-    stack: Stack, settings: Settings, standin: BotApiStandIn
-) -> tuple[float, int, int]:
-    """1,000 reminders due at once; a restart half way. Returns rate fraction, duplicates, lost."""
+async def fanout(rig: Rig, first_chat: int, rasa_url: str | None) -> tuple[float, int, int]:
+    """Reminders due at once for FANOUT_PARTICIPANTS new participants; the gateway process is
+    restarted half way. Returns the fraction of the rate limit, duplicates and lost."""
+    settings, standin = rig.settings, rig.standin
+    rasa_url = rasa_url or rig.stack.rasa_url
+    with session_scope(settings.database_url) as session:  # only this run's participants
+        session.execute(update(Participant).values(reminders_paused=True))
+        session.execute(delete(ScheduledJob))
     store, channel = CoachStore(settings.database_url), ChannelStore(settings.database_url)
     chats: dict[str, int] = {}
     for number in range(FANOUT_PARTICIPANTS):
-        chat_id = 50_000 + number
+        chat_id = first_chat + number
         pseudonym = channel.pseudonym_for_chat(chat_id)
         store.register_consent(pseudonym, Consent(False, "P", clock_time(20), "Europe/Oslo"))
         standin.state.user_chat(chat_id, {})  # the chat exists on "Telegram"
@@ -140,44 +328,43 @@ async def fanout(
     jobs.plan_reminders(before)
     clock.set(datetime(2026, 1, 10, 19, 0, 1, tzinfo=UTC))  # 20:00:01 in Oslo: all due
 
-    async def one_process(limit: int, rounds: int) -> None:
-        """A gateway process that runs `rounds` scheduler ticks, then stops."""
+    async def one_process(limit: int) -> None:
+        """A gateway process that sends what is due (up to `limit`), then stops."""
         application = build_application(
-            settings, make_rasa_client(settings, stack.rasa_url, stack.token), run_scheduler=False
+            settings, make_rasa_client(settings, rasa_url, rig.stack.token), run_scheduler=False
         )
         await start_polling(application)
         try:
             scheduler = Scheduler(
                 JobStore(settings.database_url), application.bot_data["gateway"], settings, clock
             )
-            now = clock.now()
-            due = await asyncio.to_thread(scheduler.jobs.claim_due, now, limit)
+            due = await asyncio.to_thread(scheduler.jobs.claim_due, clock.now(), limit)
             await asyncio.gather(*(scheduler._send(job) for job in due))
         finally:
             await stop_polling(application)
 
-    first_sent = len(standin.sent_messages())
+    ours = set(chats.values())
+    first_sent = len(standin.state.sent)
     started = time.perf_counter()
-    await one_process(FANOUT_PARTICIPANTS // 2, rounds=1)  # then the process is restarted
-    await one_process(FANOUT_PARTICIPANTS, rounds=5)
+    await one_process(FANOUT_PARTICIPANTS // 2)  # then the process is restarted
+    await one_process(FANOUT_PARTICIPANTS)
     elapsed = time.perf_counter() - started
-    sent = standin.sent_messages()[first_sent:]
+    sent = [m for m in standin.state.sent[first_sent:] if m.chat_id in ours]
     openings = Counter(m.chat_id for m in sent if m.text and "Time for today's check-in" in m.text)
     duplicates = sum(count - 1 for count in openings.values() if count > 1)
-    lost = sum(1 for chat_id in chats.values() if openings[chat_id] == 0)
+    lost = sum(1 for chat_id in ours if openings[chat_id] == 0)
     rate = len(sent) / elapsed
     print(
-        f"\nreminder fan-out to {FANOUT_PARTICIPANTS} participants (restart half way): "
-        f"{len(sent)} messages in {elapsed:.1f} s = {rate:.1f} msg/s against a limit of "
-        f"{RATE_LIMIT:.0f} ({rate / RATE_LIMIT:.0%}); duplicates {duplicates}, lost {lost}"
+        f"    {len(sent)} messages in {elapsed:.1f} s = {rate:.1f} msg/s "
+        f"({rate / RATE_LIMIT:.0%} of {RATE_LIMIT}); duplicates {duplicates}, lost {lost}",
+        flush=True,
     )
-    print(f"job states: {dict(jobs.counts())}")
+    standin.set_rate_limit(messages_per_second=None)
     return rate / RATE_LIMIT, duplicates, lost
 
 
-def production_like(folder: Path) -> dict[str, object]:
-    """Two Rasa replicas on PostgreSQL with a Redis lock store, as in production, when this
-    machine has both servers; otherwise one Rasa on SQLite files."""
+def postgres_and_redis() -> tuple[str, str] | None:
+    """Fresh PostgreSQL databases (app, tracker) when PostgreSQL and Redis both answer."""
     name = f"paincoach_bench_{uuid.uuid4().hex[:8]}"
     try:
         ensure_postgres_database(f"{POSTGRES}/{name}")
@@ -185,18 +372,8 @@ def production_like(folder: Path) -> dict[str, object]:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1):
             pass
     except (OperationalError, OSError):
-        print("PostgreSQL or Redis not running: one Rasa process on SQLite")
-        return {
-            "database_url": f"sqlite:///{folder / 'paincoach.db'}",
-            "tracker_store_url": f"sqlite:///{folder / 'tracker.db'}",
-        }
-    print("Two Rasa replicas, PostgreSQL tracker store, Redis lock store")
-    return {
-        "database_url": f"{POSTGRES}/{name}",
-        "tracker_store_url": f"{POSTGRES}/{name}_tracker",
-        "lock_store_url": "redis://127.0.0.1:6379/1",
-        "rasa_replicas": 2,
-    }
+        return None
+    return f"{POSTGRES}/{name}", f"{POSTGRES}/{name}_tracker"
 
 
 def drop_postgres_databases(settings: Settings) -> None:
@@ -216,19 +393,9 @@ def drop_postgres_databases(settings: Settings) -> None:
         admin.dispose()
 
 
-async def main() -> int:
-    folder = Path(tempfile.mkdtemp(prefix="paincoach-bench-"))
-    rasa_port = free_port()
-    while port_taken(rasa_port + 1):  # the second replica listens on the next port
-        rasa_port = free_port()
-    base = Settings(
-        rasa_token="bench-token",
-        rasa_port=rasa_port,
-        action_server_port=free_port(),
-        telegram_rate_limit=float(RATE_LIMIT),
-        **production_like(folder),  # type: ignore[arg-type]
-    )
-    print("Starting Rasa and the action server...")
+async def with_rig(
+    base: Settings, folder: Path, run: Callable[[Rig, Results], Any], results: Results
+) -> None:
     with Stack(base, log_dir=folder / "logs") as stack:
         async with BotApiStandIn() as standin:
             settings = base.model_copy(
@@ -238,16 +405,128 @@ async def main() -> int:
                     "telegram_api_base_file_url": standin.base_file_url,
                 }
             )
-            ratio = await latency(stack, settings, standin)
-            fraction, duplicates, lost = await fanout(stack, settings, standin)
-    drop_postgres_databases(base)
-    print(f"\ngateway p95 / bare REST p95 = {ratio:.2f} (bar 1.25)")
-    ok = ratio <= 1.25 and fraction >= 0.9 and duplicates == 0 and lost == 0
-    print(
-        f"gateway_p95_ratio={ratio:.2f} fanout_fraction={fraction:.2f} "
-        f"duplicates={duplicates} lost={lost}"
+            store = CoachStore(settings.database_url)
+            async with (
+                Mailbox(standin) as mailbox,
+                RasaClient(stack.rasa_url, stack.token, store, settings.tracker_store_url) as rasa,
+            ):
+                rig = Rig(stack, settings, standin, mailbox, rasa)
+                machine_before, ours_before = machine_cpu_seconds(), rig.cpu()
+                try:
+                    await run(rig, results)
+                finally:
+                    results.machine_cpu += machine_cpu_seconds() - machine_before
+                    results.our_cpu += rig.cpu() - ours_before
+
+
+async def main() -> int:
+    machine = Machine.now()
+    print(f"PainCoach speed benchmark{' (quick mode)' if QUICK else ''}: {REPEATS} runs each")
+    print(machine.header())
+    if machine.busy:
+        print(
+            f"WARNING: the machine was busy before the run (load {machine.load[0]:.1f} on "
+            f"{machine.cores} cores); latency and capacity figures will be lower than on an idle "
+            "machine and spread more."
+        )
+    results = Results()
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="paincoach-bench-"))
+    common: dict[str, Any] = {"rasa_token": "bench-token", "telegram_rate_limit": RATE_LIMIT}
+    sqlite = Settings(
+        database_url=f"sqlite:///{folder / 'paincoach.db'}",
+        tracker_store_url=f"sqlite:///{folder / 'tracker.db'}",
+        rasa_port=free_port(),
+        action_server_port=free_port(),
+        **common,
     )
-    return 0 if ok else 1
+    print("Starting Rasa and the action server (SQLite)...", flush=True)
+    await with_rig(sqlite, folder / "sqlite", one_replica_sqlite, results)
+
+    postgres = postgres_and_redis()
+    if postgres is None:
+        results.notes.append("PostgreSQL or Redis not running: no RASA_REPLICAS=2 figures")
+        print("PostgreSQL or Redis not running: RASA_REPLICAS=2 and PostgreSQL fan-out skipped")
+    else:
+        database, tracker = postgres
+        pg = Settings(
+            database_url=database,
+            tracker_store_url=tracker,
+            lock_store_url="redis://127.0.0.1:6379/1",
+            rasa_replicas=2,
+            rasa_port=two_free_ports(),
+            action_server_port=free_port(),
+            **common,
+        )
+        print("\nStarting two Rasa replicas and the action server (PostgreSQL)...", flush=True)
+        try:
+            await with_rig(pg, folder / "postgres", two_replicas_postgres, results)
+        finally:
+            drop_postgres_databases(pg)
+
+    elapsed = time.perf_counter() - started
+    return summary(results, machine, elapsed)
+
+
+def shown(name: str, figure: Figure) -> str:
+    """A figure in its own unit."""
+    if name.startswith(("turn p50", "CPU per turn")):
+        return Figure.of(v * 1000 for v in figure.values).show(" ms", 0)
+    if name.startswith("capacity"):
+        return figure.show(" turns/s", 1)
+    if name.endswith(("duplicates", "lost")):
+        runs = ", ".join(f"{value:.0f}" for value in figure.values)
+        return f"{sum(figure.values):.0f} in all (runs {runs})"
+    if name.startswith("fanout"):
+        return figure.show(f" of {RATE_LIMIT} msg/s", 2)
+    return figure.show("", 2)
+
+
+def summary(results: Results, machine: Machine, elapsed: float) -> int:
+    figures = results.figures
+    print(f"\n== summary ({elapsed / 60:.1f} min; {machine.header()}) ==")
+    others = max(0.0, results.machine_cpu - results.our_cpu) / max(elapsed, 1.0)
+    print(f"  other processes used {others:.2f} of the {machine.cores} cores during the run")
+    if machine.busy or others > 0.25 * machine.cores:
+        print("WARNING: the machine was busy; these figures are lower and noisier than idle.")
+    for name, figure in figures.items():
+        if figure.values:
+            flag = (
+                ""
+                if figure.within(SPREAD_BAR) or "duplicates" in name or "lost" in name
+                else ("  (spread over ±15 %)")
+            )
+            print(f"  {name:<34} {figure.show('', 3)}{flag}")
+    print("  resident memory (MB):")
+    for name, mb in results.memory.items():
+        print(f"    {name:<50} {mb:7.0f}")
+    for note in results.notes:
+        print(f"  {note}")
+    turn_p50 = results.get("turn p50 all") * 1000
+    capacity_one = results.get("capacity bare 1 replica")
+    ratio = results.get("gateway p95 ratio")
+    fraction = results.get("fanout sqlite")
+    duplicates = int(sum(sum(f.values) for n, f in figures.items() if n.endswith("duplicates")))
+    lost = int(sum(sum(f.values) for n, f in figures.items() if n.endswith("lost")))
+    bars = {
+        "single-patient turn p50 <= 80 ms": turn_p50 <= 80,
+        "capacity, one replica >= 14 turns/s": capacity_one >= 14,
+        "gateway/bare p95 at half capacity <= 1.25": ratio <= 1.25,
+        "fan-out >= 0.90 of 30 msg/s, 0 duplicates, 0 lost": (
+            fraction >= 0.9 and duplicates == 0 and lost == 0
+        ),
+        "spread of each figure within ±15 %": all(
+            f.within(SPREAD_BAR) for n, f in figures.items()
+            if f.values and not n.endswith(("duplicates", "lost"))
+        ),
+    }  # fmt: skip
+    for bar, met in bars.items():
+        print(f"  {'met    ' if met else 'NOT met'}  {bar}")
+    print(
+        f"gateway_p95_ratio={ratio:.2f} fanout_fraction={fraction:.2f} duplicates={duplicates} "
+        f"lost={lost} turn_p50_ms={turn_p50:.0f} capacity_turns_s={capacity_one:.1f}"
+    )
+    return 0 if all(bars.values()) else 1
 
 
 if __name__ == "__main__":
