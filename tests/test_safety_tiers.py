@@ -203,3 +203,12 @@ def test_recent_messages_are_few_and_only_recent() -> None:
     recent.add("p-1", "four")
     recent.forget("p-1")
     assert recent.earlier("p-1") == []
+
+
+def test_one_message_is_scored_exactly_as_sklearn_scores_many(model: RiskModel) -> None:
+    texts = [normalise(t) for t in (DIARY, "i'm not suicidal, just exhausted", "bye", "", "x y")]
+    one_by_one = model.decisions(texts)
+    # More texts than FEW_TEXTS take sklearn's route; the first rows are the same texts.
+    together = model.decisions(texts * 10)[: len(texts)]
+    assert one_by_one.shape == (len(texts), 2)
+    assert abs(one_by_one - together).max() < 1e-9

@@ -17,7 +17,8 @@ The held-out sets in `tests/safety/heldout/` are never used for either.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -37,6 +38,7 @@ from paincoach.safety.language import normalise, scoped, sentences
 from paincoach.safety.rules import detect
 
 FORMAT_VERSION = 3
+FEW_TEXTS = 32  # up to this many texts are scored one by one (see `RiskModel.decisions`)
 CONTEXT_CHARS = 300  # of each message, when the conversation is read as one text
 MAX_SEGMENTS = 24  # sentences read in one message; Telegram's 4,096 characters rarely hold more
 
@@ -157,13 +159,45 @@ class RiskModel:
         return Scores(float(crisis), float(red_flag), float(context))
 
     def decisions(self, texts: list[str]) -> np.ndarray:
-        """The two linear models' decision values for normalised texts, shape (texts, 2),
-        as one sparse product: sklearn's wrappers would cost more than the arithmetic."""
+        """The two linear models' decision values for normalised texts, shape (texts, 2).
+
+        A few short texts (one message in use) are scored by `_decide`, which reads the
+        n-grams and their weights directly: sklearn's transform checks its parameters and
+        builds sparse matrices, which cost more than the arithmetic. Many texts (training)
+        go through sklearn as one sparse product."""
+        if len(texts) <= FEW_TEXTS:
+            return np.array([self._decide(text) for text in texts]).reshape(len(texts), 2)
         weights, intercepts = self._linear
         matrix = sparse.hstack(
             [vectorizer.transform(texts) for _, vectorizer in self.features.transformer_list]
         ).tocsr()
         return np.asarray(matrix @ weights + intercepts)
+
+    def _decide(self, text: str) -> np.ndarray:
+        """One text's decision values: sublinear tf-idf, l2-normalised per n-gram kind, as
+        sklearn's TfidfVectorizer computes them, times the weights."""
+        weights, intercepts = self._linear
+        total = intercepts.copy()
+        for analyse, vocabulary, idf, offset in self._readers:
+            counts = Counter(
+                index for gram in analyse(text) if (index := vocabulary.get(gram)) is not None
+            )
+            if not counts:
+                continue
+            indices = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=float))) * idf[indices]
+            total += values @ weights[indices + offset] / np.sqrt(values @ values)
+        return total
+
+    @cached_property
+    def _readers(self) -> list[tuple[Callable[[str], list[str]], dict[str, int], np.ndarray, int]]:
+        """Per n-gram kind: its analyser, vocabulary, idf and first column in the weights."""
+        readers, offset = [], 0
+        for _, vectorizer in self.features.transformer_list:
+            vocabulary = vectorizer.vocabulary_
+            readers.append((vectorizer.build_analyzer(), vocabulary, vectorizer.idf_, offset))
+            offset += len(vocabulary)
+        return readers
 
     def probability(self, decisions: np.ndarray) -> np.ndarray:
         """Crisis and red-flag probabilities from decision values (last axis of 2)."""
