@@ -17,6 +17,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 from paincoach import enrolment
 from paincoach.charts import progress_chart
 from paincoach.db.channel import ChannelStore, Press
+from paincoach.db.engine import through_outage
 from paincoach.db.store import CoachStore
 from paincoach.gateway.providers import ProviderRelay
 from paincoach.gateway.render import keyboard
@@ -273,11 +274,13 @@ class Gateway:
                 )
             )
             if reply.buttons:
-                await asyncio.to_thread(
-                    self.channel.remember_keyboard,
-                    pseudonym,
-                    sent.message_id,
-                    [b.payload for b in reply.buttons],
+                payloads = [b.payload for b in reply.buttons]
+                # Sent already: through an outage too, or its buttons would not work.
+                await through_outage(
+                    lambda: asyncio.to_thread(
+                        self.channel.remember_keyboard, pseudonym, sent.message_id, payloads
+                    ),
+                    "remember keyboard",
                 )
 
     async def send_text(self, chat_id: int, text: str) -> None:
