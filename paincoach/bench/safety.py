@@ -9,6 +9,7 @@ definitions only; they are never used for training or for choosing thresholds.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -190,11 +191,21 @@ def evaluate(model: RiskModel, parse: Parse | None) -> dict[str, float]:
                                      if not (a.kind == "red_flag" and a.alarming)])  # fmt: skip
     print_misses("full red-flag response on ordinary", [(c, a) for c, a in routed["ordinary"]
                  if a.kind == "red_flag" and a.tier is Tier.CERTAIN])  # fmt: skip
-
-    means, p95s = latency(model, crisis + not_crisis + red_flag + ordinary)
-    print(f"\nsafety layer per message, 3 runs: mean {spread(means)} ms; p95 {spread(p95s)} ms")
-    figures["latency_p95_ms"] = statistics.median(p95s)
     return figures
+
+
+def latency_p95(model: RiskModel) -> float:
+    """The safety layer's time per held-out message, three runs, with Rasa stopped."""
+    dialogues = conversations(HELD_OUT / "context.yml")
+    sample = [case for name in ("crisis.txt", "not_crisis.txt", "red_flag.txt",
+              "ordinary_pain.txt") for case in cases(name)]  # fmt: skip
+    sample += conversation_cases(dialogues, True) + conversation_cases(dialogues, False)
+    load = os.getloadavg()[0]
+    means, p95s = latency(model, sample)
+    print(f"\nsafety layer per message, 3 runs: mean {spread(means)} ms; p95 {spread(p95s)} ms")
+    if load > 1.0:
+        print(f"  (load average {load:.1f} on {os.cpu_count()} cores: the machine was busy)")
+    return statistics.median(p95s)
 
 
 def meets(figures: dict[str, float]) -> bool:
@@ -229,6 +240,7 @@ def main(argv: list[str]) -> int:
             )
             with stack:
                 figures = evaluate(model, rasa_parser(stack))
+    figures["latency_p95_ms"] = latency_p95(model)
     print(f"\ntook {time.monotonic() - started:.0f} s; bars:")
     ok = meets(figures)
     print(
