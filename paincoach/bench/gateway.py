@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -73,7 +74,7 @@ REPEATS = 1 if QUICK else 3
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 FANOUT_PARTICIPANTS = 200 if QUICK else 1000
 RATE_LIMIT = 30  # Telegram's limit for a bot, messages per second
-FIRST_RAMP = Ramp(start=5.0, seconds=6 if QUICK else 10, warmup=1.5 if QUICK else 2)
+FIRST_RAMP = Ramp(start=5.0, factor=1.5, seconds=6 if QUICK else 8, warmup=1.5 if QUICK else 2)
 STEADY_SECONDS = 8 if QUICK else 15
 SPREAD_BAR = 0.15
 
@@ -189,8 +190,8 @@ async def capacity(
     ramp = FIRST_RAMP
     if previous == previous and previous > 0:  # not NaN: start near the knee found before
         ramp = Ramp(
-            start=previous * 0.7, factor=1.25, resolution=ramp.resolution,
-            seconds=ramp.seconds, warmup=ramp.warmup,
+            start=previous * 0.8, factor=1.2, resolution=ramp.resolution,
+            seconds=ramp.seconds, warmup=ramp.warmup, max_steps=5,
         )  # fmt: skip
     memory_at: dict[float, dict[str, float]] = {}
 
@@ -420,6 +421,8 @@ async def with_rig(
 
 
 async def main() -> int:
+    # Stopped from outside: leave through the context managers, which stop Rasa and the rest.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     machine = Machine.now()
     print(f"PainCoach speed benchmark{' (quick mode)' if QUICK else ''}: {REPEATS} runs each")
     print(machine.header())

@@ -156,6 +156,34 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         processor.again.add(update.update_id)
 
 
+# What Telegram's 30 a second counts: messages sent. Removing a pressed keyboard or
+# answering a button press is not held back behind them (docs/perf/2026-11-26-gateway.md).
+MESSAGE_METHODS = frozenset(
+    {"sendMessage", "sendPhoto", "sendDocument", "sendAudio", "sendVoice", "sendVideo",
+     "sendAnimation", "sendSticker", "sendLocation", "sendContact", "sendMediaGroup"}
+)  # fmt: skip
+
+
+class MessageRateLimiter(AIORateLimiter):
+    """The overall rate limit on messages sent only; other calls go straight through (a
+    RetryAfter on them is handled by the gateway's own retries)."""
+
+    async def process_request(  # type: ignore[override]
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if endpoint not in MESSAGE_METHODS:
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
 class ReceivedUpdates(asyncio.Queue[object]):
     """The application's update queue. The updater (and the webhook) put each update here
     before telling Telegram it arrived, so it is written down first: an update delivered again
@@ -294,7 +322,7 @@ def build_application(
         .rate_limiter(
             # One message at a time, evenly spaced: a bucket of 30 would let bursts of up to 60
             # through in one second, and Telegram answers those with 429s.
-            AIORateLimiter(
+            MessageRateLimiter(
                 overall_max_rate=1,
                 overall_time_period=1.02 / settings.telegram_rate_limit,
                 max_retries=3,
