@@ -83,13 +83,23 @@ with store.engine.connect() as connection:
     synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
 assert (journal, synchronous) == ("wal", 1), (journal, synchronous)
 assert type(store.engine.pool).__name__ == "QueuePool", type(store.engine.pool)
+import asyncio, json, rasa.utils.endpoints
+async def encoder():
+    session = rasa.utils.endpoints.EndpointConfig("http://127.0.0.1:9").session()
+    await session.close()
+    return session._json_serialize
+dumps = asyncio.run(encoder())
+body = {"tracker": {"events": [{"text": "7/10 \u2014 ok", "timestamp": 1764147000.123456}]}}
+assert dumps.__name__ == "fast_dumps" and json.loads(dumps(body)) == body
+assert json.loads(dumps({"x": float("nan")}).replace("NaN", "null")) == {"x": None}
 print("ok")
 """
 
 
-def test_the_tracker_store_event_and_agent_patches_apply() -> None:
+def test_the_tracker_store_event_agent_and_encoder_patches_apply() -> None:
     """SQLite tracker store: WAL, synchronous=NORMAL, pooled connections; event classes found
-    once; the model's objects frozen after loading (docs/perf/2026-11-26-turn-profile.md)."""
+    once; the model's objects frozen after loading; action calls encoded by ujson, with the
+    same JSON (docs/perf/2026-11-26-tracker-store-sqlite-gc.md)."""
     if not RASA_PYTHON.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(".venv-rasa is missing: `make test` sets it up before pytest")

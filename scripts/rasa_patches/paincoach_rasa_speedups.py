@@ -11,6 +11,9 @@ Each was found in a py-spy profile of the Rasa process (docs/perf/); none change
   pooled connection instead of a new one, with a cold page cache, for every query.
 - `Event.resolve_by_type` walks every Event subclass, for every event of a tracker loaded
   from the store; the class found for each type name is kept.
+- Every custom action call sends the conversation session as JSON; Python's encoder was the
+  largest single cost left. ujson (already in Rasa's dependencies) writes the same JSON about
+  three times faster; anything it cannot encode goes to the standard encoder as before.
 - After the model is loaded, its millions of objects are moved out of the garbage collector's
   sight (`gc.freeze`), so a full collection no longer walks them in the middle of a turn.
 
@@ -125,7 +128,35 @@ def patch_agent(module: Any) -> None:
     module.load_agent = load_agent
 
 
+def fast_dumps(value: Any) -> str:
+    """`json.dumps`, by ujson when it can."""
+    try:
+        import ujson
+
+        return str(ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False))
+    except Exception:  # anything ujson refuses (NaN, odd types): the standard encoder's answer
+        return json.dumps(value)
+
+
+def patch_endpoints(module: Any) -> None:
+    """Rasa's HTTP client sessions (action server, NLG) encode request bodies with ujson."""
+    import aiohttp
+
+    config = module.EndpointConfig
+    original = config.session
+
+    @functools.wraps(original)
+    def session(self: Any) -> Any:
+        made = original(self)
+        if isinstance(made, aiohttp.ClientSession):
+            made._json_serialize = fast_dumps
+        return made
+
+    config.session = session
+
+
 PATCHES: dict[str, Callable[[Any], None]] = {
+    "rasa.utils.endpoints": patch_endpoints,
     "rasa.core.tracker_store": patch_tracker_store,
     "rasa.shared.core.events": patch_events,
     "rasa.core.agent": patch_agent,
