@@ -81,8 +81,8 @@ def test_a_middle_score_is_possible_and_asked_about(model: RiskModel) -> None:
 
 def test_a_crisis_that_only_shows_in_context_is_asked_about(model: RiskModel) -> None:
     earlier = ["i dont see things getting better", "everyone would cope fine without me"]
-    assert assess("when the kids are at school", model).tier is Tier.UNLIKELY
-    found = assess("when the kids are at school", model, earlier)
+    assert assess("the weekend probably", model).tier is Tier.UNLIKELY
+    found = assess("the weekend probably", model, earlier)
     assert (found.kind, found.tier, found.reason) == ("crisis", Tier.POSSIBLE, "context")
 
 
