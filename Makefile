@@ -13,7 +13,7 @@ RISK_DATA := $(wildcard data/safety/*) $(wildcard data/nlu/*.yml) $(wildcard pai
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Rasa's CLI prints deprecation warnings from its own dependencies; they are not ours to fix.
-RASA_ENV  := PYTHONWARNINGS=ignore
+RASA_ENV  := PYTHONWARNINGS=ignore RASA_TELEMETRY_ENABLED=false
 
 .PHONY: help setup train run up serve test lint validate test-stories pytest browser bench bench-exports bench-nlu bench-safety clean
 

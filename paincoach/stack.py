@@ -166,6 +166,8 @@ class Stack:
             SQLALCHEMY_SILENCE_UBER_WARNING="1",
             TF_CPP_MIN_LOG_LEVEL="2",
             PYTHONWARNINGS="ignore",
+            # Health data: Rasa's usage telemetry stays off wherever the stack runs.
+            RASA_TELEMETRY_ENABLED="false",
         )
         return env
 

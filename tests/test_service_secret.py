@@ -53,6 +53,14 @@ def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
+def test_rasa_sends_no_usage_telemetry_from_the_stack_or_make(tmp_path: Path) -> None:
+    """Health data: Rasa's telemetry (on by default) is off for every Rasa the project runs."""
+    stack = Stack(Settings(), log_dir=tmp_path)
+    assert stack.environment()["RASA_TELEMETRY_ENABLED"] == "false"
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert "RASA_TELEMETRY_ENABLED=false" in makefile.split("RASA_ENV  :=", 1)[1].splitlines()[0]
+
+
 def test_off_loopback_the_stack_refuses_to_start_without_the_secret(tmp_path: Path) -> None:
     settings = Settings(bind_host="0.0.0.0", database_url=f"sqlite:///{tmp_path / 'a.db'}")
     stack = Stack(settings, log_dir=tmp_path / "log", telegram=True)
