@@ -494,12 +494,9 @@ def summary(results: Results, machine: Machine, elapsed: float) -> int:
         print("WARNING: the machine was busy; these figures are lower and noisier than idle.")
     for name, figure in figures.items():
         if figure.values:
-            flag = (
-                ""
-                if figure.within(SPREAD_BAR) or "duplicates" in name or "lost" in name
-                else ("  (spread over ±15 %)")
-            )
-            print(f"  {name:<34} {figure.show('', 3)}{flag}")
+            counted = name.endswith(("duplicates", "lost"))
+            flag = "" if counted or figure.within(SPREAD_BAR) else "  (spread over ±15 %)"
+            print(f"  {name:<44} {shown(name, figure)}{flag}")
     print("  resident memory (MB):")
     for name, mb in results.memory.items():
         print(f"    {name:<50} {mb:7.0f}")
