@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Annotated
@@ -107,20 +107,16 @@ def backup(
     """Copy the app database and Rasa's tracker store, consistently, while the stack runs."""
     from datetime import UTC
 
-    from paincoach.db.backup import BackupError, describe, prune
     from paincoach.db.backup import backup as take_backup
+    from paincoach.db.backup import describe, prune
 
     settings = _settings()
     folder = out or settings.backup_dir / datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    try:
+    with _backup_errors("Cannot write the backup"):
         manifest = take_backup(
             folder, settings.database_url, settings.tracker_store_url, settings.pg_bin_dir
         )
         removed = prune(folder.parent, keep) if keep else []
-    except BackupError as error:
-        raise _fail(str(error)) from None
-    except OSError as error:
-        raise _fail(f"Cannot write the backup: {error.strerror or error}.") from None
     typer.echo(f"Backup written to {folder}:")
     for line in describe(manifest, folder):
         typer.echo(f"  {line}")
@@ -136,22 +132,32 @@ def restore(
     ] = False,
 ) -> None:
     """Put a backup back into DATABASE_URL and TRACKER_STORE_URL, and check every table."""
-    from paincoach.db.backup import BackupError, describe
+    from paincoach.db.backup import describe
     from paincoach.db.backup import restore as put_back
 
     settings = _settings()
-    try:
+    with _backup_errors("Cannot restore"):
         manifest = put_back(
             folder, settings.database_url, settings.tracker_store_url, force, settings.pg_bin_dir
         )
-    except BackupError as error:
-        raise _fail(str(error)) from None
-    except OSError as error:
-        raise _fail(f"Cannot restore: {error.strerror or error}.") from None
     typer.echo(f"Restored the backup of {manifest.created_at}; every table has its rows:")
     for line in describe(manifest, folder):
         typer.echo(f"  {line}")
     typer.echo("Start the stack as usual; it applies any newer migrations.")
+
+
+@contextlib.contextmanager
+def _backup_errors(doing: str) -> Iterator[None]:
+    """A backup's or restore's failure as one line: its own explanation, or what the
+    operating system refused."""
+    from paincoach.db.backup import BackupError
+
+    try:
+        yield
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{doing}: {error.strerror or error}.") from None
 
 
 def _run_until_signal(stack) -> None:  # type: ignore[no-untyped-def]

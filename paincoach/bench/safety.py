@@ -126,12 +126,17 @@ def print_misses(title: str, items: list[tuple[Case, Assessment]]) -> None:
             print(f"    - {case.text[:140]}{context}  ({found.kind} {found.tier.value})")
 
 
-def evaluate(model: RiskModel, parse: Parse | None) -> dict[str, float]:
+def held_out() -> tuple[list[Case], list[Case], list[Case], list[Case]]:
+    """The held-out crises, hard non-crises, red flags and ordinary pain reports; the
+    conversations count with the first two."""
     dialogues = conversations(HELD_OUT / "context.yml")
     crisis = cases("crisis.txt") + conversation_cases(dialogues, crisis=True)
     not_crisis = cases("not_crisis.txt") + conversation_cases(dialogues, crisis=False)
-    red_flag = cases("red_flag.txt")
-    ordinary = cases("ordinary_pain.txt")
+    return crisis, not_crisis, cases("red_flag.txt"), cases("ordinary_pain.txt")
+
+
+def evaluate(model: RiskModel, parse: Parse | None) -> dict[str, float]:
+    crisis, not_crisis, red_flag, ordinary = held_out()
     routed = {
         name: [(case, route(case, model, parse)) for case in group]
         for name, group in (
@@ -196,10 +201,7 @@ def evaluate(model: RiskModel, parse: Parse | None) -> dict[str, float]:
 
 def latency_p95(model: RiskModel) -> float:
     """The safety layer's time per held-out message, three runs, with Rasa stopped."""
-    dialogues = conversations(HELD_OUT / "context.yml")
-    sample = [case for name in ("crisis.txt", "not_crisis.txt", "red_flag.txt",
-              "ordinary_pain.txt") for case in cases(name)]  # fmt: skip
-    sample += conversation_cases(dialogues, True) + conversation_cases(dialogues, False)
+    sample = [case for group in held_out() for case in group]
     load = os.getloadavg()[0]
     means, p95s = latency(model, sample)
     print(f"\nsafety layer per message, 3 runs: mean {spread(means)} ms; p95 {spread(p95s)} ms")

@@ -321,6 +321,12 @@ def out_of_fold_decisions(data: TrainingSet, design: Design = DESIGN) -> np.ndar
     return decisions
 
 
+def rule_hits(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Which texts a crisis rule fires on, and which a red-flag rule fires on."""
+    kinds = [hit.kind if (hit := detect(text)) else None for text in texts]
+    return np.array([k == "crisis" for k in kinds]), np.array([k == "red_flag" for k in kinds])
+
+
 def calibrate(data: TrainingSet, model: RiskModel, design: Design = DESIGN) -> RiskModel:
     """`model` with its calibration and thresholds from out-of-fold decisions on the
     training data, and a report of what they achieve there.
@@ -336,9 +342,7 @@ def calibrate(data: TrainingSet, model: RiskModel, design: Design = DESIGN) -> R
     model = replace(model, calibration=calibration)
     scores = model.probability(decisions)
     # What the rules already make certain does not need the model to reach it.
-    rule_kinds = [hit.kind if (hit := detect(text)) else None for text in data.texts]
-    rule_crisis = np.array([kind == "crisis" for kind in rule_kinds])
-    rule_red_flag = np.array([kind == "red_flag" for kind in rule_kinds])
+    rule_crisis, rule_red_flag = rule_hits(data.texts)
     crisis = np.array(data.crisis)
     red_flag = np.array(data.red_flag)
     source = np.array(data.source)

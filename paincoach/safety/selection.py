@@ -23,9 +23,9 @@ from paincoach.safety.model import (
     DESIGN,
     Design,
     out_of_fold_decisions,
+    rule_hits,
     threshold_for_recall,
 )
-from paincoach.safety.rules import detect
 
 CANDIDATES = {
     "current": DESIGN,
@@ -40,15 +40,15 @@ CANDIDATES = {
 }
 
 
-def judge(data: TrainingSet, decisions: np.ndarray) -> dict[str, float]:
-    """Check and full rates for crisis and red flag, from out-of-fold decision values."""
-    hits = [detect(text) for text in data.texts]
+def judge(
+    data: TrainingSet, decisions: np.ndarray, rules: tuple[np.ndarray, np.ndarray]
+) -> dict[str, float]:
+    """Check and full rates for crisis and red flag, from out-of-fold decision values and
+    what the rules catch (`rule_hits`)."""
     source = np.array(data.source)
     figures = {}
     for column, kind, negatives in ((0, "crisis", "not_crisis"), (1, "red_flag", "not_red_flag")):
-        positive = np.array(getattr(data, kind)) & np.array(
-            [hit is None or hit.kind != kind for hit in hits]
-        )
+        positive = np.array(getattr(data, kind)) & ~rules[column]
         near_misses = decisions[source == negatives, column]
         for name, recall in (("check", 0.97), ("full", 0.80)):
             threshold = threshold_for_recall(decisions[positive, column], recall)
@@ -61,11 +61,12 @@ def main(argv: list[str]) -> int:
     print(f"{len(data.texts)} training messages by writers {sorted(set(data.writer))}")
     print(f"{'design':<26}{'crisis check':>13}{'full':>7}{'red flag check':>16}{'full':>7}{'s':>6}")
     chosen = set(argv) or set(CANDIDATES)
+    rules = rule_hits(data.texts)  # the same for every design
     for name, design in CANDIDATES.items():
         if name not in chosen:
             continue
         started = time.monotonic()
-        figures = judge(data, out_of_fold_decisions(data, design))
+        figures = judge(data, out_of_fold_decisions(data, design), rules)
         print(
             f"{name:<26}{figures['crisis_check']:>13.3f}{figures['crisis_full']:>7.3f}"
             f"{figures['red_flag_check']:>16.3f}{figures['red_flag_full']:>7.3f}"
