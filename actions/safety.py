@@ -3,7 +3,9 @@
 The gateway assesses every message with the rules and the risk model and triggers `crisis`
 or `red_flag` with the tier it found. A crisis or red flag the NLU noticed on its own is
 assessed here the same way; when the risk model does not confirm it, it is possible, and
-the coach asks rather than alarms. Every tier, question and answer is a safety event.
+the coach asks rather than alarms; a red flag the model finds unlikely gets a line on when
+to get help and the conversation carries on (`paincoach.safety.tiers.from_nlu`). Every
+tier, question and answer is a safety event.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from actions.common import (
 )
 from actions.conversation import FORM_SLOTS, close_form
 from paincoach.db.store import StoreError
-from paincoach.safety import ModelUnavailable, Tier, assess, load_model
+from paincoach.safety import ModelUnavailable, Tier, assess, from_nlu, load_model
 from paincoach.safety.answers import read_answer
 from paincoach.safety.rules import RULE_NAMES
 from paincoach.settings import get_settings
@@ -73,9 +75,10 @@ def triage(tracker: Tracker, kind: str) -> tuple[Tier, str, str]:
         model,
         earlier_patient_messages(tracker, settings.safety_context_messages),
     )
-    if found.kind == kind and found.tier is Tier.CERTAIN:
-        return Tier.CERTAIN, "risk_model", found.reason
-    return Tier.POSSIBLE, "nlu", "nlu_not_confirmed"
+    tier = from_nlu(kind, found, model.thresholds)  # type: ignore[arg-type]
+    if tier is Tier.CERTAIN:
+        return tier, "risk_model", found.reason
+    return tier, "nlu", "nlu_not_confirmed" if tier is Tier.POSSIBLE else "model_disagrees"
 
 
 def record(tracker: Tracker, kind: str, detected_by: str, tier: Tier, reason: str) -> None:
@@ -109,7 +112,7 @@ class ActionSafetyTriage(CoachAction):
         kind = "red_flag" if latest_intent(tracker) == "red_flag" else "crisis"
         tier, detected_by, reason = triage(tracker, kind)
         active = tracker.active_loop.get("name") if tracker.active_loop else None
-        if tier is Tier.POSSIBLE and active in SAFETY_FORMS:
+        if tier is not Tier.CERTAIN and active in SAFETY_FORMS:
             # A worrying reply to a safety question is not asked about twice.
             tier, reason = Tier.CERTAIN, "worrying_answer"
         record(tracker, kind, detected_by, tier, reason)
@@ -153,7 +156,9 @@ class ValidateSafetyCheckForm(CoachFormValidation):
 
 
 class ActionSafetyCheckAnswer(CoachAction):
-    """A no is acknowledged warmly and the conversation carries on; anything else escalates."""
+    """A no is acknowledged warmly and the conversation carries on; anything else escalates.
+    A red flag the risk model finds unlikely (`from_nlu`) ends here too, without a question:
+    a line on when to get help, and the conversation carries on."""
 
     def name(self) -> str:
         return "action_safety_check_answer"
@@ -162,6 +167,14 @@ class ActionSafetyCheckAnswer(CoachAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Events:
         kind = tracker.get_slot("safety_kind") or "crisis"
+        if tracker.get_slot("safety_tier") == Tier.UNLIKELY.value:
+            dispatcher.utter_message(
+                text="Thanks for telling me how it is. If it ever comes on suddenly or feels "
+                "different from your usual pain, for example new weakness or numbness, trouble "
+                "with your bladder or bowels, or chest pain, please get medical help straight "
+                "away."
+            )
+            return carry_on(dispatcher, tracker)
         answer = tracker.get_slot("safety_check_answer") or "unclear"
         try:
             store().record_check_answer(tracker.sender_id, kind, answer)
@@ -189,16 +202,20 @@ class ActionSafetyCheckAnswer(CoachAction):
                 "weakness or numbness, or trouble with your bladder or bowels, please get medical "
                 "help straight away."
             )
-        resume = interrupted_form(tracker)
-        if resume:
-            dispatcher.utter_message(text="Let's carry on where we were.")
-        return [
-            *events,
-            SlotSet("safety_kind", None),
-            SlotSet("safety_tier", "cleared"),
-            SlotSet("safety_resume", resume or NOTHING_TO_RESUME),
-            SlotSet("safety_interrupted", None),
-        ]
+        return [*events, *carry_on(dispatcher, tracker)]
+
+
+def carry_on(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+    """Clear the safety episode and go back to the form it interrupted, if any."""
+    resume = interrupted_form(tracker)
+    if resume:
+        dispatcher.utter_message(text="Let's carry on where we were.")
+    return [
+        SlotSet("safety_kind", None),
+        SlotSet("safety_tier", "cleared"),
+        SlotSet("safety_resume", resume or NOTHING_TO_RESUME),
+        SlotSet("safety_interrupted", None),
+    ]
 
 
 class ActionCrisisSupport(CoachAction):

@@ -337,7 +337,7 @@ async def test_anything_but_no_to_the_check_question_gets_the_full_response(
 async def test_possible_red_flag_asks_whether_it_is_new(telegram: Telegram) -> None:
     patient = telegram.patient(5170)
     await onboard(patient)
-    await patient.says("left arm aching a bit", until="Is this new")
+    await patient.says("my arm has been aching a bit", until="Is this new")
     await patient.presses("No", until="good to know")
     await patient.says("actually yes it came on suddenly today", until="urgent")
 

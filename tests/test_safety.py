@@ -86,6 +86,46 @@ async def test_a_crisis_the_nlu_noticed_is_confirmed_by_the_risk_model_or_asked_
     assert events_of(database_url)[0].tier == tier
 
 
+@pytest.mark.parametrize(
+    ("text", "tier"),
+    [
+        ("had a lovely walk with the dog today", "unlikely"),
+        ("i can't feel my legs and i've wet myself", "certain"),
+    ],
+)
+async def test_a_red_flag_the_nlu_noticed_is_dropped_when_the_risk_model_rules_it_out(
+    store: CoachStore, database_url: str, text: str, tier: str
+) -> None:
+    enrol(store)
+    tracker = make_tracker(text=text, intent="red_flag", active_loop="checkin_form")
+    _, events = await run(ActionSafetyTriage(), tracker)
+    assert slot_events(events)["safety_tier"] == tier
+    assert slot_events(events)["safety_interrupted"] == "checkin_form"
+    (event,) = events_of(database_url)
+    assert event.tier == tier
+    assert alerts_of(database_url) == (1 if tier == "certain" else 0)
+
+
+async def test_an_unlikely_red_flag_gets_a_line_on_when_to_get_help_and_carries_on(
+    store: CoachStore, database_url: str
+) -> None:
+    enrol(store)
+    tracker = make_tracker(
+        slots={
+            "safety_kind": "red_flag",
+            "safety_tier": "unlikely",
+            "safety_interrupted": "checkin_form",
+        }
+    )
+    messages, events = await run(ActionSafetyCheckAnswer(), tracker)
+    assert "medical help" in texts(messages) and "carry on" in texts(messages)
+    assert not any(message.get("buttons") for message in messages)  # nothing is asked
+    assert slot_events(events)["safety_tier"] == "cleared"
+    assert slot_events(events)["safety_resume"] == "checkin_form"
+    assert events_of(database_url) == []  # no check answer to record
+    assert alerts_of(database_url) == 0
+
+
 async def test_a_worrying_answer_to_a_safety_question_is_not_asked_about_twice(
     store: CoachStore,
 ) -> None:

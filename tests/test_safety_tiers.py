@@ -8,11 +8,12 @@ from typing import cast
 
 import pytest
 
-from paincoach.safety import ModelUnavailable, RiskModel, Tier, assess, load_model
+from paincoach.safety import ModelUnavailable, RiskModel, Tier, assess, from_nlu, load_model
 from paincoach.safety.answers import read_answer
 from paincoach.safety.context import RecentMessages
 from paincoach.safety.language import normalise, scoped, sentences
 from paincoach.safety.model import Scores, Thresholds
+from paincoach.safety.rules import Kind
 from paincoach.settings import get_settings
 
 
@@ -37,7 +38,9 @@ def test_rules_make_a_crisis_certain(model: RiskModel) -> None:
 class FixedScores:
     """A risk model that gives every message the same scores, to test the tiers alone."""
 
-    thresholds = Thresholds(0.3, 0.8, 0.3, 0.8, 0.5, crisis_confirm=0.4, red_flag_confirm=0.4)
+    thresholds = Thresholds(
+        0.3, 0.8, 0.3, 0.8, 0.5, crisis_confirm=0.4, red_flag_confirm=0.4, red_flag_nlu=0.1
+    )
 
     def __init__(self, crisis: float, red_flag: float) -> None:
         self.fixed = Scores(crisis, red_flag)
@@ -59,6 +62,24 @@ def test_a_rule_is_certain_only_when_the_model_agrees(text: str, kind: str, rule
     doubting = assess(text, cast(RiskModel, FixedScores(0.1, 0.1)))
     assert (doubting.kind, doubting.tier) == (kind, Tier.POSSIBLE)
     assert doubting.reason == agreeing.reason == (rule or agreeing.reason) != "risk_model"
+
+
+@pytest.mark.parametrize(
+    ("kind", "crisis", "red_flag", "tier"),
+    [
+        ("crisis", 0.0, 0.0, Tier.POSSIBLE),  # the NLU's crisis is always at least asked
+        ("crisis", 0.9, 0.0, Tier.CERTAIN),
+        ("red_flag", 0.0, 0.05, Tier.UNLIKELY),  # below red_flag_nlu: pain words, not a flag
+        ("red_flag", 0.0, 0.15, Tier.POSSIBLE),
+        ("red_flag", 0.0, 0.9, Tier.CERTAIN),
+    ],
+)
+def test_what_the_nlu_finds_is_weighed_by_the_model(
+    kind: Kind, crisis: float, red_flag: float, tier: Tier
+) -> None:
+    model = cast(RiskModel, FixedScores(crisis, red_flag))
+    found = assess("my neck is stiff after the sofa", model)
+    assert from_nlu(kind, found, model.thresholds) is tier
 
 
 def test_a_rule_stands_alone_on_a_message_too_short_to_read() -> None:
@@ -111,8 +132,8 @@ def test_negations_idioms_and_third_parties_get_no_full_crisis_response(
 def test_red_flag_rules_and_model(model: RiskModel) -> None:
     found = assess("i can't feel my legs and i've wet myself", model)
     assert (found.kind, found.tier) == ("red_flag", Tier.CERTAIN)
-    found = assess("left arm aching a bit", model)
-    assert (found.kind, found.tier) == ("red_flag", Tier.POSSIBLE)
+    found = assess("left arm aching a bit", model)  # certain or asked about, by the model
+    assert (found.kind, found.reason) == ("red_flag", "risk_model") and found.alarming
 
 
 def test_a_known_stable_symptom_is_not_a_certain_red_flag(model: RiskModel) -> None:

@@ -2,7 +2,8 @@
 
 Run with `make bench-safety`. Every message takes the bot's own route: the rules and the
 risk model (with the earlier messages of a conversation), and, when they find nothing, the
-NLU of the trained Rasa model, whose crisis or red-flag intent becomes a check question.
+NLU of the trained Rasa model, whose crisis intent becomes a check question, and whose
+red-flag intent does too unless the model's red-flag score rules it out (`from_nlu`).
 The held-out sets in `tests/safety/heldout/` were written independently, from category
 definitions only; they are never used for training or for choosing thresholds.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from paincoach.safety import Assessment, Tier, assess, load_model
+from paincoach.safety import Assessment, Tier, assess, from_nlu, load_model
 from paincoach.safety.data import Conversation, conversations, nlu_examples_of, phrases
 from paincoach.safety.model import RiskModel
 from paincoach.settings import PROJECT_ROOT, Settings, get_settings
@@ -74,7 +75,9 @@ def route(case: Case, model: RiskModel, parse: Parse | None) -> Assessment:
         return found
     intent, confidence = parse(case.text)
     if intent in ("crisis", "red_flag") and confidence >= FALLBACK_THRESHOLD:
-        return Assessment(intent, Tier.POSSIBLE, "nlu", found.crisis_score, found.red_flag_score)  # type: ignore[arg-type]
+        tier = from_nlu(intent, found, model.thresholds)  # type: ignore[arg-type]
+        kind = intent if tier is not Tier.UNLIKELY else None
+        return Assessment(kind, tier, "nlu", found.crisis_score, found.red_flag_score)  # type: ignore[arg-type]
     return found
 
 

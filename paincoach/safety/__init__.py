@@ -7,7 +7,7 @@ possible, unlikely), `answers` (reading the answer to a check question).
 
 from paincoach.safety.model import ModelUnavailable, RiskModel, load_model
 from paincoach.safety.rules import RuleHit, detect
-from paincoach.safety.tiers import Assessment, Tier, assess
+from paincoach.safety.tiers import Assessment, Tier, assess, from_nlu
 
 __all__ = [
     "Assessment",
@@ -17,5 +17,6 @@ __all__ = [
     "Tier",
     "assess",
     "detect",
+    "from_nlu",
     "load_model",
 ]

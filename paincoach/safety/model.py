@@ -37,7 +37,7 @@ from paincoach.safety.data import TrainingSet
 from paincoach.safety.language import normalise, scoped, sentences
 from paincoach.safety.rules import detect
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FEW_TEXTS = 32  # up to this many texts are scored one by one (see `RiskModel.decisions`)
 CONTEXT_CHARS = 300  # of each message, when the conversation is read as one text
 MAX_SEGMENTS = 24  # sentences read in one message; Telegram's 4,096 characters rarely hold more
@@ -56,6 +56,7 @@ class Thresholds:
     context_possible: float
     crisis_confirm: float  # a crisis rule is certain when the crisis score reaches this
     red_flag_confirm: float  # a red-flag rule is certain when the red-flag score reaches this
+    red_flag_nlu: float  # the NLU's red flag is asked about when the red-flag score reaches this
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ class RiskModel:
             matrix, red_flag_labels, sample_weight=red_flag_weights
         )
         uncalibrated = (Calibration(), Calibration())
-        placeholder = Thresholds(0.5, 0.9, 0.5, 0.9, 0.5, 0.5, 0.5)  # `calibrate` sets them
+        placeholder = Thresholds(0.5, 0.9, 0.5, 0.9, 0.5, 0.5, 0.5, 0.1)  # `calibrate` sets them
         return cls(features, crisis, red_flag, uncalibrated, placeholder)
 
     # Files ------------------------------------------------------------------------------
@@ -280,6 +281,10 @@ CONTEXT_RECALL_TARGET = 0.90
 # asked about): on a new writer's near-misses this cut the rules' false alarms by a half to
 # two thirds.
 RULE_CONFIRM_TARGET = 0.95
+# A red flag the NLU finds on its own is asked about unless the model's score is below this
+# share of the red flags the rules miss: the NLU reads "stiff neck after the sofa" as a red
+# flag as readily as "my legs gave way", and the model tells the two apart.
+NLU_RED_FLAG_RECALL_TARGET = 0.995
 # Everyday messages (the NLU examples of every other intent) given a check question: what
 # the model cannot tell from a crisis must not make the coach ask every few days.
 EVERYDAY_CHECK_TARGET = 0.05
@@ -371,6 +376,9 @@ def calibrate(data: TrainingSet, model: RiskModel, design: Design = DESIGN) -> R
         red_flag_possible,
         threshold_for_false_alarms(scores[ordinary, 1], RED_FLAG_FULL_ALARM_TARGET),
     )
+    red_flag_nlu = threshold_for_recall(
+        scores[red_flag & ~rule_red_flag, 1], NLU_RED_FLAG_RECALL_TARGET
+    )
     crisis_confirm = threshold_for_recall(scores[crisis & rule_crisis, 0], RULE_CONFIRM_TARGET)
     red_flag_confirm = threshold_for_recall(
         scores[red_flag & rule_red_flag, 1], RULE_CONFIRM_TARGET
@@ -386,6 +394,7 @@ def calibrate(data: TrainingSet, model: RiskModel, design: Design = DESIGN) -> R
         context_possible,
         crisis_confirm,
         red_flag_confirm,
+        min(red_flag_nlu, red_flag_possible),
     )
 
     def rate(mask: np.ndarray) -> float:

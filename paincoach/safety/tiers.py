@@ -5,14 +5,16 @@ certain   a rule fires and the risk model agrees with it, or the model's score i
 possible  a middle score, a rule the model does not agree with, a worrying message only in
           the context of the last few, or (in the action server) a crisis intent from the
           NLU that the model does not confirm: a direct, kind check question, as clinicians
-          and the C-SSRS screener ask.
+          and the C-SSRS screener ask. A red-flag intent from the NLU is asked about unless
+          the model's red-flag score is below where nearly any red flag lies (`from_nlu`).
 
 Rules and model are two readings of the message, and each catches what the other misreads:
 the model agrees with a rule when its score reaches the level that 95 % of the crises (red
 flags) the rules catch reach out of fold. On the near-misses of a writer neither was made
 from, that cut the crisis rules' false alarms from 4.1 % to 1.4 % and the red-flag rules'
 from 7.8 % to 0.9 %; the rest of what the rules catch is asked about, not missed.
-unlikely  the normal conversation.
+unlikely  the normal conversation (for a red flag only the NLU saw: a line on when to get
+          help, then the conversation carries on).
 
 A certain red flag outranks a possible crisis: the urgent-care advice must not wait behind
 a question. Otherwise crisis comes before red flag.
@@ -25,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from paincoach.safety.model import RiskModel, Scores
+from paincoach.safety.model import RiskModel, Scores, Thresholds
 from paincoach.safety.rules import Kind, detect
 
 _WORDS = re.compile(r"[^\W\d_]{2,}")
@@ -92,3 +94,17 @@ def assess(message: str, model: RiskModel, earlier: Sequence[str] = ()) -> Asses
     if scores.red_flag >= limits.red_flag_possible:
         return found("red_flag", Tier.POSSIBLE, "risk_model")
     return Assessment(None, Tier.UNLIKELY, "", scores.crisis, scores.red_flag)
+
+
+def from_nlu(kind: Kind, found: Assessment, limits: Thresholds) -> Tier:
+    """The tier of a crisis or red flag the NLU found, given what the rules and the model
+    made of the same message (`found`).
+
+    A crisis intent is always at least asked about. A red-flag intent is not when the
+    model's red-flag score is below `red_flag_nlu`, under which out of fold almost no red
+    flag the rules miss lies: there the NLU is reading pain words, not warning signs."""
+    if found.kind == kind and found.tier is not Tier.UNLIKELY:
+        return found.tier
+    if kind == "red_flag" and found.red_flag_score < limits.red_flag_nlu:
+        return Tier.UNLIKELY
+    return Tier.POSSIBLE
