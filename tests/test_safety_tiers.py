@@ -6,13 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 import pytest
 
 from paincoach.safety import ModelUnavailable, RiskModel, Tier, assess, from_nlu, load_model
 from paincoach.safety.answers import read_answer
 from paincoach.safety.context import RecentMessages
+from paincoach.safety.data import TrainingSet
 from paincoach.safety.language import normalise, scoped, sentences
-from paincoach.safety.model import Scores, Thresholds
+from paincoach.safety.model import Design, Reading, Scores, Thresholds, out_of_fold_decisions
 from paincoach.safety.rules import Kind
 from paincoach.settings import get_settings
 
@@ -233,3 +235,32 @@ def test_one_message_is_scored_exactly_as_sklearn_scores_many(model: RiskModel) 
     together = model.decisions(texts * 10)[: len(texts)]
     assert one_by_one.shape == (len(texts), 2)
     assert abs(one_by_one - together).max() < 1e-9
+
+
+def small_training_set() -> TrainingSet:
+    """Three writers; only the third says "zorblax"."""
+    data = TrainingSet()
+    for writer, word in (("a", "really"), ("b", "truly"), ("c", "zorblax")):
+        data.add([f"i {word} want to die", f"i {word} cant go on. i want to end it"], "crisis",
+                 crisis=True, red_flag=False, writer=writer)  # fmt: skip
+        data.add([f"my legs {word} gave way", f"{word} cant feel my legs"], "red_flag",
+                 crisis=False, red_flag=True, writer=writer)  # fmt: skip
+        data.add([f"had a {word} nice walk", f"the physio was {word} good. tired now"],
+                 "not_crisis", crisis=False, red_flag=False, writer=writer)  # fmt: skip
+    return data
+
+
+@pytest.mark.parametrize("design", [Design(char_features=0), Design(sentence_negatives=True)])
+def test_a_writer_left_out_teaches_its_fold_nothing(design: Design) -> None:
+    data = small_training_set()
+    reading = Reading.of(data, design)
+    others = [i for i, writer in enumerate(data.writer) if writer != "c"]
+    crisis, red_flag = reading.fit(others)
+    words = dict(reading.features.transformer_list)["words"].vocabulary_
+    # The features are read from every message, but a word only the left-out writer uses
+    # gets no weight from the others' rows.
+    assert crisis.coef_[0, words["zorblax"]] == red_flag.coef_[0, words["zorblax"]] == 0.0
+    decisions = out_of_fold_decisions(data, design, reading)
+    assert decisions.shape == (len(data.texts), 2) and np.isfinite(decisions).all()
+    crises = np.array(data.crisis)
+    assert decisions[crises, 0].min() > decisions[~crises, 0].max()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from paincoach.safety.data import training_set
-from paincoach.safety.model import RiskModel, calibrate
+from paincoach.safety.model import Reading, RiskModel, calibrate
 from paincoach.settings import get_settings
 
 
@@ -20,7 +20,8 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else get_settings().safety_model_path
     started = time.monotonic()
     data = training_set()
-    model = calibrate(data, RiskModel.fit(data))
+    reading = Reading.of(data)  # once, for the model and every cross-validation fold
+    model = calibrate(data, RiskModel.fit(data, reading=reading), reading=reading)
     report = model.report
     report["training_seconds"] = round(time.monotonic() - started, 1)
     model.save(out)
