@@ -106,26 +106,6 @@ async def test_a_red_flag_the_nlu_noticed_is_dropped_when_the_risk_model_rules_i
     assert alerts_of(database_url) == (1 if tier == "certain" else 0)
 
 
-async def test_an_unlikely_red_flag_gets_a_line_on_when_to_get_help_and_carries_on(
-    store: CoachStore, database_url: str
-) -> None:
-    enrol(store)
-    tracker = make_tracker(
-        slots={
-            "safety_kind": "red_flag",
-            "safety_tier": "unlikely",
-            "safety_interrupted": "checkin_form",
-        }
-    )
-    messages, events = await run(ActionSafetyCheckAnswer(), tracker)
-    assert "medical help" in texts(messages) and "carry on" in texts(messages)
-    assert not any(message.get("buttons") for message in messages)  # nothing is asked
-    assert slot_events(events)["safety_tier"] == "cleared"
-    assert slot_events(events)["safety_resume"] == "checkin_form"
-    assert events_of(database_url) == []  # no check answer to record
-    assert alerts_of(database_url) == 0
-
-
 async def test_a_worrying_answer_to_a_safety_question_is_not_asked_about_twice(
     store: CoachStore,
 ) -> None:
@@ -150,24 +130,34 @@ async def test_the_check_answer_is_read_by_the_form() -> None:
     ) == {"safety_check_answer": "no"}
 
 
-async def test_no_to_the_check_question_is_acknowledged_and_the_form_carries_on(
-    store: CoachStore, database_url: str
+@pytest.mark.parametrize(
+    ("kind", "ending", "says", "recorded"),
+    [
+        # No to the check question: acknowledged warmly, the answer kept with the event.
+        ("crisis", {"safety_check_answer": "no"}, "glad", [("possible", "no")]),
+        # A red flag only the NLU saw, which the model rules out: nothing was asked, a
+        # line on when to get help, nothing more to record.
+        ("red_flag", {"safety_tier": "unlikely"}, "medical help", []),
+    ],
+)
+async def test_a_safety_episode_that_ends_well_carries_on_with_the_form(
+    store: CoachStore,
+    database_url: str,
+    kind: str,
+    ending: dict[str, str],
+    says: str,
+    recorded: list[tuple[str, str]],
 ) -> None:
     enrol(store)
-    await run(ActionSafetyTriage(), make_tracker(intent="crisis", entities=GATEWAY_POSSIBLE))
-    tracker = make_tracker(
-        slots={
-            "safety_kind": "crisis",
-            "safety_check_answer": "no",
-            "safety_interrupted": "checkin_form",
-        }
-    )
-    messages, events = await run(ActionSafetyCheckAnswer(), tracker)
-    assert "glad" in texts(messages) and "carry on" in texts(messages)
+    if recorded:
+        await run(ActionSafetyTriage(), make_tracker(intent=kind, entities=GATEWAY_POSSIBLE))
+    slots = {"safety_kind": kind, "safety_interrupted": "checkin_form", **ending}
+    messages, events = await run(ActionSafetyCheckAnswer(), make_tracker(slots=slots))
+    assert says in texts(messages) and "carry on" in texts(messages)
+    assert not any(message.get("buttons") for message in messages)
     assert slot_events(events)["safety_tier"] == "cleared"
     assert slot_events(events)["safety_resume"] == "checkin_form"
-    (event,) = events_of(database_url)
-    assert (event.tier, event.check_answer) == ("possible", "no")
+    assert [(e.tier, e.check_answer) for e in events_of(database_url)] == recorded
     assert alerts_of(database_url) == 0
 
 
