@@ -359,7 +359,7 @@ async def test_crisis_that_only_shows_in_context_is_asked_about(telegram: Telegr
     await onboard(patient)
     await patient.says("i dont see things getting better", until="thinking about")
     await patient.presses("No", until="glad")
-    await patient.says("everyone would cope fine without me", until="thinking about")
+    await patient.says("whats the point of any of it", until="thinking about")
     await patient.presses("No", until="glad")
     await patient.says("the weekend probably", until="thinking about")
     assert safety_events(telegram, patient.chat_id)[-1][:3] == ("crisis", "possible", "risk_model")
