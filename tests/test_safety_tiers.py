@@ -260,7 +260,7 @@ def test_a_writer_left_out_teaches_its_fold_nothing(design: Design) -> None:
     # The features are read from every message, but a word only the left-out writer uses
     # gets no weight from the others' rows.
     assert crisis.coef_[0, words["zorblax"]] == red_flag.coef_[0, words["zorblax"]] == 0.0
-    decisions = out_of_fold_decisions(data, design, reading)
+    decisions = out_of_fold_decisions(reading)
     assert decisions.shape == (len(data.texts), 2) and np.isfinite(decisions).all()
     crises = np.array(data.crisis)
     assert decisions[crises, 0].min() > decisions[~crises, 0].max()

@@ -215,13 +215,10 @@ class RiskModel:
     # Training ---------------------------------------------------------------------------
 
     @classmethod
-    def fit(
-        cls, data: TrainingSet, design: Design = DESIGN, reading: Reading | None = None
-    ) -> RiskModel:
+    def fit(cls, reading: Reading) -> RiskModel:
         """Fit on every training message; `calibrate` sets the calibration and the
         thresholds afterwards."""
-        reading = reading or Reading.of(data, design)
-        crisis, red_flag = reading.fit(range(len(data.texts)))
+        crisis, red_flag = reading.fit(range(len(reading.data.texts)))
         uncalibrated = (Calibration(), Calibration())
         placeholder = Thresholds(0.5, 0.9, 0.5, 0.9, 0.5, 0.5, 0.5, 0.1)  # `calibrate` sets them
         return cls(reading.features, crisis, red_flag, uncalibrated, placeholder)
@@ -353,9 +350,7 @@ def threshold_for_false_alarms(scores: np.ndarray, target: float) -> float:
     return float(ordered[allowed]) + 1e-6 if len(ordered) > allowed else 0.5
 
 
-def out_of_fold_decisions(
-    data: TrainingSet, design: Design = DESIGN, reading: Reading | None = None
-) -> np.ndarray:
+def out_of_fold_decisions(reading: Reading) -> np.ndarray:
     """Crisis and red-flag decision values of every training message from a model that never
     saw it, read sentence by sentence as in use (the highest counts). Shape (messages, 2).
 
@@ -363,7 +358,7 @@ def out_of_fold_decisions(
     other writers' only, as a new patient's words will be. Folds within one writer's style
     flatter the model: with random folds, 46 % of the hard near-misses scored above the
     threshold that keeps 97 % of the crises the rules miss; across writers, 65 %."""
-    reading = reading or Reading.of(data, design)
+    data = reading.data
     decisions = np.full((len(data.texts), 2), -np.inf)
     for train, test in LeaveOneGroupOut().split(data.texts, groups=data.writer):
         found, owners = reading.decisions(reading.fit(train), test)
@@ -377,16 +372,15 @@ def rule_hits(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([k == "crisis" for k in kinds]), np.array([k == "red_flag" for k in kinds])
 
 
-def calibrate(
-    data: TrainingSet, model: RiskModel, design: Design = DESIGN, reading: Reading | None = None
-) -> RiskModel:
+def calibrate(reading: Reading, model: RiskModel) -> RiskModel:
     """`model` with its calibration and thresholds from out-of-fold decisions on the
     training data, and a report of what they achieve there.
 
     The context threshold is set with the model itself (fitted on all messages): the
     training conversations are not among its messages, so they are out of fold for it."""
     started = time.monotonic()
-    decisions = out_of_fold_decisions(data, design, reading)
+    data = reading.data
+    decisions = out_of_fold_decisions(reading)
     calibration = (
         Calibration.fit(decisions[:, 0], data.crisis),
         Calibration.fit(decisions[:, 1], data.red_flag),

@@ -22,6 +22,7 @@ from paincoach.safety.data import TrainingSet, training_set
 from paincoach.safety.model import (
     DESIGN,
     Design,
+    Reading,
     out_of_fold_decisions,
     rule_hits,
     threshold_for_recall,
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
         if name not in chosen:
             continue
         started = time.monotonic()
-        figures = judge(data, out_of_fold_decisions(data, design), rules)
+        figures = judge(data, out_of_fold_decisions(Reading.of(data, design)), rules)
         print(
             f"{name:<26}{figures['crisis_check']:>13.3f}{figures['crisis_full']:>7.3f}"
             f"{figures['red_flag_check']:>16.3f}{figures['red_flag_full']:>7.3f}"

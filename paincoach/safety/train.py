@@ -19,9 +19,8 @@ from paincoach.settings import get_settings
 def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else get_settings().safety_model_path
     started = time.monotonic()
-    data = training_set()
-    reading = Reading.of(data)  # once, for the model and every cross-validation fold
-    model = calibrate(data, RiskModel.fit(data, reading=reading), reading=reading)
+    reading = Reading.of(training_set())  # once, for the model and every cross-validation fold
+    model = calibrate(reading, RiskModel.fit(reading))
     report = model.report
     report["training_seconds"] = round(time.monotonic() - started, 1)
     model.save(out)
