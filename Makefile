@@ -22,16 +22,22 @@ help:  ## Show the targets
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed $(RASA_VENV)/.patched var/paincoach.db.stamp  ## Create both environments and the database
 
-$(VENV)/.installed: pyproject.toml
+# uv installs the same pinned packages as pip, several times faster (a fresh clone's set-up
+# took over three minutes with pip); pip itself only installs uv.
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+
+$(UV):
 	@test -x $(PY) || $$(scripts/find-python 3.12) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml $(UV)
+	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
 	@touch $@
 
-$(RASA_VENV)/.installed: requirements-rasa.txt
+$(RASA_VENV)/.installed: requirements-rasa.txt $(UV)
 	@test -x $(RASA_VENV)/bin/python || $$(scripts/find-python 3.10) -m venv $(RASA_VENV)
-	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip==24.2
-	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-rasa.txt
+	$(UV) pip install --quiet --python $(RASA_VENV)/bin/python -r requirements-rasa.txt
 	@touch $@
 
 # Small, documented speed-ups loaded into Rasa at start-up (scripts/rasa_patches/).

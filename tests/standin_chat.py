@@ -21,7 +21,9 @@ class StandInChat:
         self.first_name = first_name
         self.seen = 0  # the newest message id in the chat, ours or the bot's
         self.log: list[dict[str, Any]] = []  # the bot's messages, in order
-        self.cursor = 0  # log index after the last message waited for
+        # Where the last fragment waited for ended: a message's index in the log and the
+        # offset in its text (a turn's texts arrive as one message, paragraph by paragraph).
+        self.cursor = (0, 0)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -54,14 +56,17 @@ class StandInChat:
         raise AssertionError(f"no button {title!r} in {[text(m) for m in self.log[-3:]]}")
 
     async def wait_for(self, fragment: str, timeout: float = 60) -> dict[str, Any]:
-        """The next message from the bot (after the last one waited for) containing
-        `fragment`, in any case (questions come in several wordings): already received, or
-        yet to come."""
+        """The next message from the bot containing `fragment` after the last one waited for
+        (later in the same message, or in a later one), in any case (questions come in several
+        wordings): already received, or yet to come."""
         deadline = time.monotonic() + timeout
         while True:
-            for index in range(self.cursor, len(self.log)):
-                if fragment.lower() in text(self.log[index]).lower():
-                    self.cursor = index + 1
+            first, offset = self.cursor
+            for index in range(first, len(self.log)):
+                start = offset if index == first else 0
+                found = text(self.log[index]).lower().find(fragment.lower(), start)
+                if found >= 0:
+                    self.cursor = (index, found + len(fragment))
                     return self.log[index]
             if time.monotonic() > deadline:
                 recent = [text(m)[:80] for m in self.log[-4:]]

@@ -81,12 +81,14 @@ async def settle(chat: StandInChat, seconds: float = 2.0) -> None:
             chat.log.append(message)
 
 
-def assert_sent_once(messages: list[dict[str, Any]], expected: list[str]) -> None:
-    """The bot's messages are exactly `expected` (fragments), in order: none lost, none twice."""
-    texts = [said(m) for m in messages]
-    assert len(texts) == len(expected) and all(
-        fragment.lower() in message.lower()
-        for fragment, message in zip(expected, texts, strict=True)
+def assert_sent_once(messages: list[dict[str, Any]], expected: list[str | tuple[str, ...]]) -> None:
+    """The bot's messages are exactly `expected`, in order, each by a fragment of its text (or
+    several, for a turn's texts sent as one message): none lost, none twice."""
+    texts = [said(m).lower() for m in messages]
+    wanted = [(e,) if isinstance(e, str) else e for e in expected]
+    assert len(texts) == len(wanted) and all(
+        all(fragment.lower() in message for fragment in fragments)
+        for fragments, message in zip(wanted, texts, strict=True)
     ), f"expected {expected}, got {[t[:60] for t in texts]}"
 
 
@@ -320,7 +322,7 @@ async def test_postgres_restart_while_patients_chat_and_reminders_are_due(
     for chat in reminded:
         await settle(chat, seconds=0.5)
         assert_sent_once(
-            chat.log[before[chat.chat_id] :], ["Time for today's check-in", QUESTIONS[0]]
+            chat.log[before[chat.chat_id] :], [("Time for today's check-in", QUESTIONS[0])]
         )
         with session_scope(full_stack.settings.database_url) as session:
             participant = select(Participant.id).where(

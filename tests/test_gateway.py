@@ -38,18 +38,26 @@ class Patient:
     chat_id: int
     seen: int = 0
     log: list[Sent] = field(default_factory=list)
+    # Where the text waited for last ended in the last message returned (a turn's texts
+    # arrive as one message, paragraph by paragraph).
+    offset: int = 0
 
     async def replies(self, until: str, timeout: float = 30) -> list[Sent]:
-        """Wait for the bot's replies up to one whose text or caption contains `until`."""
+        """Wait for the bot's replies up to one whose text or caption contains `until` (after
+        the text waited for last, if it is in the same message)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             new = self.standin.sent_messages(self.chat_id, after=self.seen)
-            for index, message in enumerate(new):
-                said = (message.text or "") + (message.caption or "")
-                if until.lower() in said.lower():  # questions come in several wordings
-                    self.seen = new[index].message_id
-                    self.log += new[: index + 1]
-                    return new[: index + 1]
+            # The rest of the message returned last counts too.
+            rest = self.log[-1:] if self.log and self.log[-1].message_id == self.seen else []
+            candidates = [*rest, *new]
+            for index, message in enumerate(candidates):
+                said = ((message.text or "") + (message.caption or "")).lower()
+                found = said.find(until.lower(), self.offset if index < len(rest) else 0)
+                if found >= 0:  # questions come in several wordings
+                    self.seen, self.offset = message.message_id, found + len(until)
+                    self.log += new[: index + 1 - len(rest)]
+                    return candidates[: index + 1]
             if asyncio.get_running_loop().time() > deadline:
                 said = [m.text or m.caption or m.method for m in new]
                 raise AssertionError(f"no reply containing {until!r}; got {said}")

@@ -20,7 +20,7 @@ from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.engine import through_outage
 from paincoach.db.store import CoachStore
 from paincoach.gateway.providers import ProviderRelay
-from paincoach.gateway.render import keyboard
+from paincoach.gateway.render import keyboard, merged
 from paincoach.rasa_client import TURN_KEY, BotMessage, Button, RasaClient, RasaUnavailable
 from paincoach.safety import assess, load_model
 from paincoach.safety.context import RecentMessages
@@ -250,7 +250,7 @@ class Gateway:
     # Outgoing ---------------------------------------------------------------------------
 
     async def render(self, chat_id: int, pseudonym: str, replies: list[BotMessage]) -> None:
-        for reply in replies:
+        for reply in merged(replies):
             try:
                 await self._render_one(chat_id, pseudonym, reply)
             except Forbidden:

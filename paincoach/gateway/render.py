@@ -3,12 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import MessageLimit
 
-from paincoach.rasa_client import Button
+from paincoach.rasa_client import BotMessage, Button
 
 SCALE_ROW = 6  # 0–10 fits a phone in two rows of six
+PARAGRAPH = "\n\n"
+
+
+def merged(replies: Sequence[BotMessage]) -> list[BotMessage]:
+    """A turn's consecutive texts as one message, paragraph after paragraph, its buttons (if
+    any) under the last one. One message a turn instead of three or four: the patient gets one
+    notification and reads the turn as a whole, and a turn takes one of the 30 messages a
+    second Telegram allows, not four. Photos and custom payloads stay messages of their own,
+    in their place, and no message grows beyond Telegram's 4,096 characters."""
+    out: list[BotMessage] = []
+    for reply in replies:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and _plain_text(last)
+            and _text_only(reply)
+            and _length(f"{last.text}{PARAGRAPH}{reply.text}") <= MessageLimit.MAX_TEXT_LENGTH
+        ):
+            out[-1] = replace(reply, text=f"{last.text}{PARAGRAPH}{reply.text}")
+        else:
+            out.append(reply)
+    return out
+
+
+def _length(text: str) -> int:
+    """A text's length as Telegram counts it: in UTF-16 code units (an emoji counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _text_only(reply: BotMessage) -> bool:
+    """Text, with or without buttons: nothing that must be sent another way."""
+    return bool(reply.text) and reply.image is None and reply.custom is None
+
+
+def _plain_text(reply: BotMessage) -> bool:
+    """Text that can take more text after it (buttons belong under the last paragraph)."""
+    return _text_only(reply) and not reply.buttons
 
 
 def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
