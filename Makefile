@@ -32,12 +32,12 @@ $(UV):
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.installed: pyproject.toml $(UV)
-	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $@
 
 $(RASA_VENV)/.installed: requirements-rasa.txt $(UV)
 	@test -x $(RASA_VENV)/bin/python || $$(scripts/find-python 3.10) -m venv $(RASA_VENV)
-	$(UV) pip install --quiet --python $(RASA_VENV)/bin/python -r requirements-rasa.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(RASA_VENV)/bin/python -r requirements-rasa.txt
 	@touch $@
 
 # Small, documented speed-ups loaded into Rasa at start-up (scripts/rasa_patches/).
