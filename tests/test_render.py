@@ -1,9 +1,17 @@
-"""How a turn's replies become Telegram messages: consecutive texts merged into one."""
+"""How a turn's replies become Telegram messages: consecutive texts merged into one, sent
+within Telegram's limit of messages a second."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+from telegram.ext import ExtBot
+
+from paincoach.gateway.app import message_rate_limiter
 from paincoach.gateway.render import merged
 from paincoach.rasa_client import BotMessage, Button
+from paincoach.standin import BotApiStandIn
 
 YES_NO = (Button("Yes", "/affirm"), Button("No", "/deny"))
 
@@ -66,3 +74,30 @@ def test_no_message_grows_past_telegrams_limit_counted_as_telegram_counts() -> N
 def test_nothing_to_merge() -> None:
     assert merged([]) == []
     assert merged([BotMessage("Hello")]) == [BotMessage("Hello")]
+
+
+async def test_the_limiter_lets_two_replies_go_at_once_and_keeps_every_one_second_window() -> None:
+    """Two patients' replies a moment apart both go at once; 90 at once (a fan-out) go at the
+    limit and no faster: the stand-in answers 429 to a 31st message in any one second."""
+    async with BotApiStandIn() as standin:
+        chats = range(1000, 1090)
+        for chat_id in (1, 2, *chats):
+            standin.user_says(chat_id, "hi")
+        standin.set_rate_limit(messages_per_second=30)
+        limiter = message_rate_limiter(30)
+        bot: ExtBot[None] = ExtBot(standin.token, base_url=standin.base_url, rate_limiter=limiter)
+        async with bot:
+            await bot.send_message(1, "connected")  # the connections are open
+            await asyncio.sleep(1.1)  # and the bucket full again
+            started = time.perf_counter()
+            await asyncio.gather(*(bot.send_message(chat_id, "reply") for chat_id in (1, 2)))
+            two = time.perf_counter() - started
+            await asyncio.sleep(1.1)  # the bucket refills
+
+            started = time.perf_counter()
+            await asyncio.gather(*(bot.send_message(chat_id, "reminder") for chat_id in chats))
+            ninety = time.perf_counter() - started
+
+    assert two < 0.03  # one 34 ms slot each would take longer
+    assert standin.stats()["errors"] == {}  # not one 429
+    assert 2.9 < ninety < 3.6  # 30 a second, 2 % under

@@ -184,6 +184,22 @@ class MessageRateLimiter(AIORateLimiter):
         )
 
 
+SEND_BURST = 2  # messages that may go at once after a pause
+
+
+def message_rate_limiter(per_second: float) -> MessageRateLimiter:
+    """Telegram's limit on messages a second, kept in every one-second window: a bucket of
+    SEND_BURST that refills at the rest of the limit, 2 % under it for clock jitter (a low
+    limit: one message at a time, evenly spaced). Two patients' replies a moment apart both
+    go at once; a bucket of the whole limit would let up to twice the limit through in one
+    second, and Telegram answers those with 429s."""
+    burst = SEND_BURST if per_second >= 5 * SEND_BURST else 1
+    refill = per_second - burst if burst > 1 else per_second
+    return MessageRateLimiter(
+        overall_max_rate=burst, overall_time_period=1.02 * burst / refill, max_retries=3
+    )
+
+
 class ReceivedUpdates(asyncio.Queue[object]):
     """The application's update queue. The updater (and the webhook) put each update here
     before telling Telegram it arrived, so it is written down first: an update delivered again
@@ -319,15 +335,7 @@ def build_application(
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_base_file_url)
-        .rate_limiter(
-            # One message at a time, evenly spaced: a bucket of 30 would let bursts of up to 60
-            # through in one second, and Telegram answers those with 429s.
-            MessageRateLimiter(
-                overall_max_rate=1,
-                overall_time_period=1.02 / settings.telegram_rate_limit,
-                max_retries=3,
-            )
-        )
+        .rate_limiter(message_rate_limiter(settings.telegram_rate_limit))
         .update_queue(received)
         .concurrent_updates(HandledOnce(channel, received, taken_maybe, 64))
         .post_init(post_init)
