@@ -193,8 +193,10 @@ def message_rate_limiter(per_second: float) -> MessageRateLimiter:
     limit: one message at a time, evenly spaced). Two patients' replies a moment apart both
     go at once; a bucket of the whole limit would let up to twice the limit through in one
     second, and Telegram answers those with 429s."""
-    burst = SEND_BURST if per_second >= 5 * SEND_BURST else 1
-    refill = per_second - burst if burst > 1 else per_second
+    if per_second < 5 * SEND_BURST:
+        burst, refill = 1, per_second
+    else:
+        burst, refill = SEND_BURST, per_second - SEND_BURST
     return MessageRateLimiter(
         overall_max_rate=burst, overall_time_period=1.02 * burst / refill, max_retries=3
     )

@@ -22,16 +22,12 @@ def merged(replies: Sequence[BotMessage]) -> list[BotMessage]:
     in their place, and no message grows beyond Telegram's 4,096 characters."""
     out: list[BotMessage] = []
     for reply in replies:
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and _plain_text(last)
-            and _text_only(reply)
-            and _length(f"{last.text}{PARAGRAPH}{reply.text}") <= MessageLimit.MAX_TEXT_LENGTH
-        ):
-            out[-1] = replace(reply, text=f"{last.text}{PARAGRAPH}{reply.text}")
-        else:
-            out.append(reply)
+        if out and _plain_text(out[-1]) and _text_only(reply):
+            joined = f"{out[-1].text}{PARAGRAPH}{reply.text}"
+            if _length(joined) <= MessageLimit.MAX_TEXT_LENGTH:
+                out[-1] = replace(reply, text=joined)
+                continue
+        out.append(reply)
     return out
 
 
