@@ -209,5 +209,9 @@ def progress_chart(
     )
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    # The fastest zlib level: a third of the drawing time went to compressing at the default
+    # level, for a file about a third smaller, which Telegram recompresses anyway.
+    figure.savefig(
+        buffer, format="png", dpi=DPI, facecolor="white", pil_kwargs={"compress_level": 1}
+    )
     return buffer.getvalue()

@@ -355,8 +355,7 @@ async def fanout(rig: Rig, first_chat: int, rasa_url: str | None) -> tuple[float
             scheduler = Scheduler(
                 JobStore(settings.database_url), application.bot_data["gateway"], settings, clock
             )
-            due = await asyncio.to_thread(scheduler.jobs.claim_due, clock.now(), limit)
-            await asyncio.gather(*(scheduler._send(job) for job in due))
+            await scheduler.tick(limit)  # as in production: at most 64 reminders at a time
         finally:
             await stop_polling(application)
 

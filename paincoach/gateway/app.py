@@ -14,9 +14,8 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import BotCommand, Message, Update
-from telegram.error import BadRequest
+from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -33,6 +32,7 @@ from paincoach.db.engine import through_outage
 from paincoach.db.models import utcnow
 from paincoach.db.store import CoachStore
 from paincoach.gateway.core import COMMAND_PAYLOADS, Gateway
+from paincoach.gateway.limits import MessageRateLimiter
 from paincoach.gateway.providers import ProviderRelay
 from paincoach.privacy.upkeep import DataUpkeep
 from paincoach.rasa_client import RasaClient
@@ -116,19 +116,27 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A pressed button: acknowledged at once, checked, then passed on as the answer."""
+    """A pressed button: acknowledged, checked and passed on as the answer, all at once."""
     query = update.callback_query
     if query is None or update.effective_chat is None:
         return
-    with contextlib.suppress(BadRequest):  # too old to answer, when handled after a restart
-        await query.answer()  # stops the button's spinner straight away
+
+    async def acknowledge() -> None:
+        """Stop the button's spinner; too old to answer after a restart is no matter."""
+        try:
+            await query.answer()
+        except TelegramError as error:
+            log.info("button press not acknowledged", error=type(error).__name__)
+
+    chat_id = update.effective_chat.id
     message = query.message if isinstance(query.message, Message) else None
     gateway = gateway_of(context)
-    notice = await gateway.button_pressed(
-        update.effective_chat.id, message, query.data or "", update.update_id
+    notice, _ = await asyncio.gather(
+        gateway.button_pressed(chat_id, message, query.data or "", update.update_id),
+        acknowledge(),
     )
     if notice is not None:
-        await gateway.send_text(update.effective_chat.id, notice)
+        await gateway.send_text(chat_id, notice)
 
 
 async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -154,52 +162,6 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     transient = isinstance(context.error, SQLAlchemyError)
     if transient and isinstance(update, Update) and isinstance(processor, HandledOnce):
         processor.again.add(update.update_id)
-
-
-# What Telegram's 30 a second counts: messages sent. Removing a pressed keyboard or
-# answering a button press is not held back behind them (docs/perf/2026-11-26-gateway.md).
-MESSAGE_METHODS = frozenset(
-    {"sendMessage", "sendPhoto", "sendDocument", "sendAudio", "sendVoice", "sendVideo",
-     "sendAnimation", "sendSticker", "sendLocation", "sendContact", "sendMediaGroup"}
-)  # fmt: skip
-
-
-class MessageRateLimiter(AIORateLimiter):
-    """The overall rate limit on messages sent only; other calls go straight through (a
-    RetryAfter on them is handled by the gateway's own retries)."""
-
-    async def process_request(  # type: ignore[override]
-        self,
-        callback: Any,
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        if endpoint not in MESSAGE_METHODS:
-            return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
-
-
-SEND_BURST = 2  # messages that may go at once after a pause
-
-
-def message_rate_limiter(per_second: float) -> MessageRateLimiter:
-    """Telegram's limit on messages a second, kept in every one-second window: a bucket of
-    SEND_BURST that refills at the rest of the limit, 2 % under it for clock jitter (a low
-    limit: one message at a time, evenly spaced). Two patients' replies a moment apart both
-    go at once; a bucket of the whole limit would let up to twice the limit through in one
-    second, and Telegram answers those with 429s."""
-    if per_second < 5 * SEND_BURST:
-        burst, refill = 1, per_second
-    else:
-        burst, refill = SEND_BURST, per_second - SEND_BURST
-    return MessageRateLimiter(
-        overall_max_rate=burst, overall_time_period=1.02 * burst / refill, max_retries=3
-    )
 
 
 class ReceivedUpdates(asyncio.Queue[object]):
@@ -337,7 +299,7 @@ def build_application(
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_base_file_url)
-        .rate_limiter(message_rate_limiter(settings.telegram_rate_limit))
+        .rate_limiter(MessageRateLimiter(settings.telegram_rate_limit))
         .update_queue(received)
         .concurrent_updates(HandledOnce(channel, received, taken_maybe, 64))
         .post_init(post_init)

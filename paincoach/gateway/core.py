@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,14 @@ from typing import Any
 
 import structlog
 from telegram import Bot, InputFile, Message
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from paincoach import enrolment
 from paincoach.charts import progress_chart
@@ -59,11 +65,24 @@ async def with_retries[T](call: Callable[[], Awaitable[T]], attempts: int = 4) -
             if attempt == attempts:
                 raise
             await asyncio.sleep(retry_seconds(error))
+        except BadRequest:
+            raise  # a NetworkError to python-telegram-bot, but asking again gets the same answer
         except (TimedOut, NetworkError):
             if attempt == attempts:
                 raise
             await asyncio.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+async def remove_keyboard(message: Message) -> None:
+    """Take the buttons off a message whose press was used; a failure only leaves them
+    there (pressing again is answered as used), so it is logged, never raised."""
+    try:
+        await with_retries(lambda: message.edit_reply_markup(reply_markup=None))
+    except BadRequest:
+        pass  # already without a keyboard
+    except TelegramError as error:
+        log.info("keyboard not removed", error=type(error).__name__)
 
 
 class Gateway:
@@ -208,9 +227,11 @@ class Gateway:
             return STALE_BUTTON
         if press.outcome is Press.USED:
             return USED_BUTTON
-        with contextlib.suppress(BadRequest):  # already without a keyboard
-            await with_retries(lambda: message.edit_reply_markup(reply_markup=None))
-        await self.patient_says(chat_id, press.payload or "", pressed=True, update_id=update_id)
+        # The used keyboard goes while the coach answers: neither waits for the other.
+        await asyncio.gather(
+            remove_keyboard(message),
+            self.patient_says(chat_id, press.payload or "", pressed=True, update_id=update_id),
+        )
         return None
 
     async def trigger(self, pseudonym: str, intent: str, entities: dict[str, Any]) -> bool:
