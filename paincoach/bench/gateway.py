@@ -1,9 +1,14 @@
 """Speed benchmark (`make bench`): what one turn costs, how many turns per second the coach
 sustains, what the gateway adds, and the evening reminder fan-out.
 
-Everything runs on this machine: Rasa and the action server as processes (paincoach.stack),
-the Bot API stand-in, the gateway and the simulated patients in this process, fresh
-databases. Each figure is measured REPEATS times; the median and the spread are printed.
+Everything runs on this machine, on fresh databases: Rasa and the action server as processes
+(paincoach.stack), the gateway as its own process (`paincoach gateway`, as in production),
+the Bot API stand-in and the simulated patients in this process. Each figure is measured
+REPEATS times; the median and the spread are printed.
+
+Through the gateway a patient starts the check-in with /checkin (the same turn for Rasa as
+the scheduler's reminder); the scheduler's own path is what the fan-out measures, with the
+gateway in this process so that it can be stopped half way.
 
 1. One Rasa replica on SQLite (the default set-up):
    - one patient, one turn at a time: p50 of a turn over the whole conversation;
@@ -23,6 +28,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +71,7 @@ from paincoach.rasa_client import RasaClient
 from paincoach.scheduler.clock import FakeClock
 from paincoach.scheduler.jobs import JobStore
 from paincoach.scheduler.runner import Scheduler
-from paincoach.settings import Settings
+from paincoach.settings import PROJECT_ROOT, Settings
 from paincoach.stack import Stack, ensure_postgres_database
 from paincoach.standin import BotApiStandIn
 
@@ -127,37 +133,88 @@ def rasa_and_action_ports() -> tuple[int, int]:
     return rasa, actions
 
 
+class GatewayProcess:
+    """`paincoach gateway` as its own process, polling the stand-in and talking to the
+    stack's Rasa, as it runs in production."""
+
+    def __init__(self, stack: Stack, settings: Settings, log_dir: Path) -> None:
+        self.ready_file = log_dir / "bench-gateway.ready"
+        self.log_path = log_dir / "bench-gateway.out"
+        self.env = {
+            **stack.environment(),
+            "RASA_URL": stack.rasa_url,
+            "RASA_TOKEN": stack.token,
+            "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token,
+            "TELEGRAM_API_BASE_URL": settings.telegram_api_base_url,
+            "TELEGRAM_API_BASE_FILE_URL": settings.telegram_api_base_file_url,
+            "TELEGRAM_RATE_LIMIT": str(settings.telegram_rate_limit),
+            # Its scheduler ticks once at start, on no participants: no reminder may come
+            # due in the middle of a measurement.
+            "SCHEDULER_TICK_SECONDS": str(24 * 3600),
+            "PAINCOACH_READY_FILE": str(self.ready_file),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        self.ready_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "paincoach.cli", "gateway"],
+                env=self.env, stdout=log_file, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not self.ready_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                await self.stop()
+                raise RuntimeError(f"the gateway did not start; see {self.log_path}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.to_thread(self.process.wait, 15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            await asyncio.to_thread(self.process.wait)
+        self.process = None
+
+
 @dataclass
 class Rig:
-    """A running set-up: Rasa (one or more replicas), the action server, the stand-in, and a
-    gateway in this process."""
+    """A running set-up: Rasa (one or more replicas), the action server, the stand-in, and
+    the gateway as its own process while gateway figures are measured."""
 
     stack: Stack
     settings: Settings
     standin: BotApiStandIn
     mailbox: Mailbox
     rasa: RasaClient
-    application: Any = None
+    log_dir: Path
+    gateway_process: GatewayProcess | None = None
     chats: int = 0
 
     def processes(self) -> dict[str, int]:
         pids = {name: process.pid for name, process in self.stack.processes.items()}
-        return {**pids, "gateway": os.getpid()}
+        gateway = self.gateway_process.process if self.gateway_process else None
+        return {**pids, "bench": os.getpid(), **({"gateway": gateway.pid} if gateway else {})}
 
     def cpu(self) -> float:
         """CPU seconds used so far by the set-up's processes and this one."""
         return sum(self.cpu_by_process().values())
 
     def cpu_by_process(self) -> dict[str, float]:
-        # This process's children are the set-up's: the gateway's figure is its own only.
+        # This process's children are the set-up's: the bench's figure is its own only.
         return {
-            name: cpu_seconds(pid, descendants=name != "gateway")
+            name: cpu_seconds(pid, descendants=name not in ("bench", "gateway"))
             for name, pid in self.processes().items()
         }
 
     def memory(self) -> dict[str, float]:
         return {
-            name: rss_mb(pid, descendants=name != "gateway")
+            name: rss_mb(pid, descendants=name not in ("bench", "gateway"))
             for name, pid in self.processes().items()
         }
 
@@ -165,25 +222,17 @@ class Rig:
         return lambda number: RestPatient(self.rasa, f"{prefix}-{number}")
 
     async def start_gateway(self) -> None:
-        self.application = build_application(
-            self.settings,
-            make_rasa_client(self.settings, self.stack.rasa_url, self.stack.token),
-            run_scheduler=False,
-        )
-        await start_polling(self.application)
+        self.gateway_process = GatewayProcess(self.stack, self.settings, self.log_dir)
+        await self.gateway_process.start()
 
     async def stop_gateway(self) -> None:
-        if self.application is not None:
-            await stop_polling(self.application)
-            self.application = None
+        if self.gateway_process is not None:
+            await self.gateway_process.stop()
+            self.gateway_process = None
 
     async def trigger(self, chat_id: int, turn: Turn) -> None:
-        pseudonym = await asyncio.to_thread(
-            ChannelStore(self.settings.database_url).pseudonym_for_chat, chat_id
-        )
-        await self.application.bot_data["gateway"].trigger(
-            pseudonym, turn.message, {"reminder": "daily"}
-        )
+        """The check-in, started by the patient: the gateway is another process."""
+        self.standin.user_says(chat_id, "/checkin")
 
     def gateway(self, replies: list[int]) -> Callable[[int], Patient]:
         def make(number: int) -> Patient:
@@ -427,7 +476,7 @@ async def with_rig(
                 Mailbox(standin) as mailbox,
                 RasaClient(stack.rasa_url, stack.token, store, settings.tracker_store_url) as rasa,
             ):
-                rig = Rig(stack, settings, standin, mailbox, rasa)
+                rig = Rig(stack, settings, standin, mailbox, rasa, folder / "logs")
                 machine_before, ours_before = machine_cpu_seconds(), rig.cpu()
                 try:
                     await run(rig, results)
