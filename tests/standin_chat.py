@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,13 +62,10 @@ class StandInChat:
         wordings): already received, or yet to come."""
         deadline = time.monotonic() + timeout
         while True:
-            first, offset = self.cursor
-            for index in range(first, len(self.log)):
-                start = offset if index == first else 0
-                found = text(self.log[index]).lower().find(fragment.lower(), start)
-                if found >= 0:
-                    self.cursor = (index, found + len(fragment))
-                    return self.log[index]
+            found = find_fragment([text(m) for m in self.log], self.cursor, fragment)
+            if found is not None:
+                self.cursor = found
+                return self.log[found[0]]
             if time.monotonic() > deadline:
                 recent = [text(m)[:80] for m in self.log[-4:]]
                 raise AssertionError(f"no message with {fragment!r} in {timeout:.0f} s; {recent}")
@@ -78,6 +76,19 @@ class StandInChat:
             for message in response.json()["result"]:  # every message is logged, in order
                 self.seen = max(self.seen, message["message_id"])
                 self.log.append(message)
+
+
+def find_fragment(
+    texts: Sequence[str], cursor: tuple[int, int], fragment: str
+) -> tuple[int, int] | None:
+    """Where `fragment` next occurs in `texts`, in any case, from `cursor` (a text's index
+    and an offset in it) on: the index of its text and the offset just after it."""
+    first, offset = cursor
+    for index in range(first, len(texts)):
+        found = texts[index].lower().find(fragment.lower(), offset if index == first else 0)
+        if found >= 0:
+            return index, found + len(fragment)
+    return None
 
 
 def text(message: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from paincoach.settings import Settings
 from paincoach.stack import Stack
 from paincoach.standin import BotApiStandIn
 from tests.providers import add_provider
-from tests.standin_chat import RemoteStandIn, Sent
+from tests.standin_chat import RemoteStandIn, Sent, find_fragment
 
 pytestmark = pytest.mark.e2e
 
@@ -51,13 +51,13 @@ class Patient:
             # The rest of the message returned last counts too.
             rest = self.log[-1:] if self.log and self.log[-1].message_id == self.seen else []
             candidates = [*rest, *new]
-            for index, message in enumerate(candidates):
-                said = ((message.text or "") + (message.caption or "")).lower()
-                found = said.find(until.lower(), self.offset if index < len(rest) else 0)
-                if found >= 0:  # questions come in several wordings
-                    self.seen, self.offset = message.message_id, found + len(until)
-                    self.log += new[: index + 1 - len(rest)]
-                    return candidates[: index + 1]
+            said = [(message.text or "") + (message.caption or "") for message in candidates]
+            found = find_fragment(said, (0, self.offset if rest else 0), until)
+            if found is not None:
+                index, self.offset = found
+                self.seen = candidates[index].message_id
+                self.log += new[: index + 1 - len(rest)]
+                return candidates[: index + 1]
             if asyncio.get_running_loop().time() > deadline:
                 said = [m.text or m.caption or m.method for m in new]
                 raise AssertionError(f"no reply containing {until!r}; got {said}")

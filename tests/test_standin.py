@@ -15,6 +15,7 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, MessageHandl
 from paincoach.standin import BotApiStandIn
 from paincoach.standin.formatting import EntityParseError, render
 from paincoach.standin.server import _tiny_png
+from tests.standin_chat import find_fragment
 
 PATIENT = 4242
 
@@ -417,3 +418,15 @@ async def test_application_polls_and_echoes_through_a_handler(standin: BotApiSta
             await application.stop()
     assert standin.stats()["errors"] == {"429": 1}
     assert standin.pending_updates() == []  # the updater confirmed what it fetched
+
+
+def test_find_fragment_reads_on_from_where_the_last_wait_ended() -> None:
+    """A turn's texts arrive as one message: the next fragment may be later in the same
+    message, never before the cursor."""
+    texts = ["Thanks. How is your MOOD today?", "And your sleep?"]
+    assert find_fragment(texts, (0, 0), "mood") == (0, 24)
+    assert find_fragment(texts, (0, 24), "mood") is None
+    assert find_fragment(texts, (0, 24), "today") == (0, 30)
+    assert find_fragment(texts, (0, 30), "your") == (1, 8)  # not the one already passed
+    assert find_fragment(texts, (1, 8), "sleep") == (1, 14)
+    assert find_fragment(texts, (2, 0), "sleep") is None
