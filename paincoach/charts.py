@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
+import multiprocessing
 import textwrap
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import structlog
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from paincoach.db.models import CheckIn
+log = structlog.get_logger("paincoach.charts")
 
 EMPTY_MESSAGE = "No check-ins yet — check in to see your progress here"
 
@@ -39,6 +45,42 @@ class Series:
 PAIN = Series("Pain", "#D55E00", "o", "-", 13, 2.6)
 INTERFERENCE = Series("Gets in the way", "#0072B2", "s", "--", 14, 2.4)
 MOOD = Series("Mood", "#009E73", "^", ":", 15, 2.2)
+
+
+class Reported(Protocol):
+    """What the chart reads of a check-in: a CheckIn row, or its `CheckInValues`."""
+
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def pain_average(self) -> int | None: ...
+    @property
+    def pain_enjoyment(self) -> int | None: ...
+    @property
+    def pain_activity(self) -> int | None: ...
+    @property
+    def mood(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class CheckInValues:
+    """A check-in's answers alone, to be drawn in another process."""
+
+    started_at: datetime
+    pain_average: int | None
+    pain_enjoyment: int | None
+    pain_activity: int | None
+    mood: int | None
+
+    @classmethod
+    def of(cls, checkin: Reported) -> CheckInValues:
+        return cls(
+            checkin.started_at,
+            checkin.pain_average,
+            checkin.pain_enjoyment,
+            checkin.pain_activity,
+            checkin.mood,
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +112,7 @@ def local_day(moment: datetime, zone: tzinfo) -> date:
     return _aware(moment).astimezone(zone).date()
 
 
-def values_by_day(checkins: Sequence[CheckIn], zone: tzinfo) -> dict[date, DayValues]:
+def values_by_day(checkins: Sequence[Reported], zone: tzinfo) -> dict[date, DayValues]:
     """One set of values per local day: each item from the latest check-in that day that has it.
 
     A partial check-in counts for the items it has, so a half-finished evening check-in
@@ -119,7 +161,7 @@ def _day_label(day: date, today: date) -> str:
 
 
 def progress_chart(
-    checkins: Sequence[CheckIn],
+    checkins: Sequence[Reported],
     timezone: str = "UTC",
     days: int = 30,
     today: date | None = None,
@@ -215,3 +257,38 @@ def progress_chart(
         buffer, format="png", dpi=DPI, facecolor="white", pil_kwargs={"compress_level": 1}
     )
     return buffer.getvalue()
+
+
+class ChartProcess:
+    """Progress charts drawn in a process of their own. Drawing one takes about 150 ms of
+    pure Python and C that holds the interpreter: in a thread of the gateway's process it
+    would hold up every other patient's turn for that long."""
+
+    def __init__(self) -> None:
+        self._pool = self._new_pool()
+
+    @staticmethod
+    def _new_pool() -> ProcessPoolExecutor:
+        # Spawned, not forked: the gateway has threads and an event loop running.
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=1, mp_context=context)
+
+    def warm_up(self) -> None:
+        """Start the process and import matplotlib there, so the first chart is not slow."""
+        self._pool.submit(progress_chart, [], "UTC")
+
+    async def progress_chart(self, checkins: Sequence[Reported], timezone: str) -> bytes:
+        values = [CheckInValues.of(checkin) for checkin in checkins]
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, progress_chart, values, timezone)
+        except BrokenProcessPool:
+            # The drawing process died (killed, out of memory): a new one for the next chart,
+            # and this one drawn here, so the patient still gets it.
+            log.warning("chart process lost; started again")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return await asyncio.to_thread(progress_chart, values, timezone)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

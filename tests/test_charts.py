@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +15,7 @@ from PIL import Image
 from paincoach.charts import (
     DPI,
     FIGURE_INCHES,
+    ChartProcess,
     line_points,
     local_day,
     patient_zone,
@@ -163,3 +166,33 @@ def test_two_threads_render_at_once() -> None:
     for data in results:
         assert_png(data)
         assert data == expected
+
+
+async def test_the_chart_process_draws_what_the_gateway_would_draw_itself() -> None:
+    charts = ChartProcess()
+    try:
+        drawn = await charts.progress_chart(month_with_gaps(), "Europe/Oslo")
+        (worker,) = charts._pool._processes.values()  # type: ignore[union-attr]
+    finally:
+        charts.close()
+    assert worker.pid != os.getpid()
+    assert drawn == progress_chart(month_with_gaps(), "Europe/Oslo")
+
+
+async def test_a_lost_chart_process_still_gives_the_patient_a_chart_and_is_replaced() -> None:
+    charts = ChartProcess()
+    try:
+        await charts.progress_chart([], "UTC")
+        (worker,) = charts._pool._processes.values()  # type: ignore[union-attr]
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)  # killed by hand, or out of memory
+        worker.join(10)
+
+        drawn = await charts.progress_chart(month_with_gaps(), "Europe/Oslo")
+        assert drawn.startswith(PNG_SIGNATURE)
+        again = await charts.progress_chart(month_with_gaps(), "Europe/Oslo")
+        (replacement,) = charts._pool._processes.values()  # type: ignore[union-attr]
+    finally:
+        charts.close()
+    assert again == drawn
+    assert replacement.pid != worker.pid

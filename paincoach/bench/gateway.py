@@ -206,16 +206,16 @@ class Rig:
         return sum(self.cpu_by_process().values())
 
     def cpu_by_process(self) -> dict[str, float]:
-        # This process's children are the set-up's: the bench's figure is its own only.
+        # This process's children are the set-up's: the bench's figure is its own only (the
+        # gateway's includes the process that draws its charts).
         return {
-            name: cpu_seconds(pid, descendants=name not in ("bench", "gateway"))
+            name: cpu_seconds(pid, descendants=name != "bench")
             for name, pid in self.processes().items()
         }
 
     def memory(self) -> dict[str, float]:
         return {
-            name: rss_mb(pid, descendants=name not in ("bench", "gateway"))
-            for name, pid in self.processes().items()
+            name: rss_mb(pid, descendants=name != "bench") for name, pid in self.processes().items()
         }
 
     def rest(self, prefix: str) -> Callable[[int], Patient]:

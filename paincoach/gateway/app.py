@@ -256,6 +256,7 @@ def build_application(
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         gateway = Gateway(application.bot, rasa, settings)
+        gateway.charts.warm_up()
         gateway.recovered = taken_maybe
         application.bot_data["gateway"] = gateway
         application.bot_data["care_team"] = gateway.care_team
@@ -288,6 +289,8 @@ def build_application(
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         stop.set()
+        if "gateway" in application.bot_data:
+            application.bot_data["gateway"].charts.close()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -21,7 +21,7 @@ from telegram.error import (
 )
 
 from paincoach import enrolment
-from paincoach.charts import progress_chart
+from paincoach.charts import ChartProcess
 from paincoach.db.channel import ChannelStore, Press
 from paincoach.db.engine import through_outage
 from paincoach.db.store import CoachStore
@@ -95,6 +95,7 @@ class Gateway:
         self.channel = ChannelStore(settings.database_url)
         self.store = CoachStore(settings.database_url)
         self.risk_model = load_model(settings.safety_model_path)
+        self.charts = ChartProcess()
         self.recent = RecentMessages(
             settings.safety_context_messages, settings.safety_context_minutes * 60
         )
@@ -312,7 +313,7 @@ class Gateway:
         if participant is None:
             return
         checkins = await asyncio.to_thread(self.store.recent_checkins, pseudonym, 30)
-        png = await asyncio.to_thread(progress_chart, checkins, participant.timezone)
+        png = await self.charts.progress_chart(checkins, participant.timezone)
         await with_retries(
             lambda: self.bot.send_photo(chat_id, photo=InputFile(png, filename="progress.png"))
         )
