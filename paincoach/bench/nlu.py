@@ -6,6 +6,10 @@ project's own model when it is newer than the NLU data and the configuration, ot
 single NLU-only training. Only aggregate figures are printed; the held-out messages are
 never shown (they are evaluation data, not something to tune on).
 
+Independent writers with similar briefs sometimes write the same words ("yes please",
+"stop"), so each held-out set is also scored on its messages that are not, word for word,
+in the training data: what the model does with words it has never seen.
+
 `BENCH_NLU_FOLDS=0` skips the cross-validation.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
+from sklearn.metrics import f1_score
 
 from paincoach.settings import PROJECT_ROOT
 
@@ -37,6 +45,17 @@ TRAIN_LOCK = Path("/tmp/paincoach-rasa-train.lock")
 SAFETY_INTENTS = ("crisis", "red_flag")
 MACRO_BAR, INTENT_BAR = 0.95, 0.85
 AVERAGES = ("macro avg", "weighted avg", "micro avg", "accuracy")
+ANNOTATION = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\{[^}]*\}")
+
+
+@dataclass(frozen=True)
+class Unseen:
+    """The held-out messages that are not word for word in the training data."""
+
+    messages: int
+    of: int
+    macro_f1: float
+    min_intent_f1: float
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,7 @@ class Scores:
     macro_f1: float
     per_intent: dict[str, float]
     false_safety: int  # crisis or red_flag predicted for a message of another intent
+    unseen: Unseen | None = None
 
     def weakest(self, n: int = 6) -> list[tuple[str, float]]:
         return sorted(self.per_intent.items(), key=lambda item: item[1])[:n]
@@ -72,8 +92,48 @@ def rasa(*args: str) -> None:
     subprocess.run([str(RASA), *args], cwd=PROJECT_ROOT, env=env, check=True)
 
 
-def scores(report_dir: Path) -> Scores:
-    """Macro-F1, F1 per intent, and false safety predictions, from Rasa's reports."""
+def normalised(text: str) -> str:
+    """A message as plain text to compare: entity annotations removed, lower case."""
+    plain = ANNOTATION.sub(lambda match: match.group(1) or match.group(2) or "", text)
+    return " ".join(plain.lower().split())
+
+
+def training_messages() -> set[str]:
+    found: set[str] = set()
+    for path in sorted((PROJECT_ROOT / "data" / "nlu").glob("*.yml")):
+        for block in (yaml.safe_load(path.read_text()) or {}).get("nlu") or []:
+            for line in str(block.get("examples") or "").splitlines():
+                if line.strip().startswith("- "):
+                    found.add(normalised(line.strip()[2:]))
+    return found
+
+
+def unseen_scores(report_dir: Path, seen: set[str]) -> Unseen:
+    """Macro-F1 over the messages of the report not in `seen` (Rasa writes every
+    prediction with --successes, and the wrong ones in intent_errors.json)."""
+    predictions = [
+        prediction
+        for name in ("intent_successes.json", "intent_errors.json")
+        if (report_dir / name).exists()
+        for prediction in json.loads((report_dir / name).read_text())
+    ]
+    unseen = [p for p in predictions if normalised(p["text"]) not in seen]
+    truth = [p["intent"] for p in unseen]
+    predicted = [(p.get("intent_prediction") or {}).get("name") or "" for p in unseen]
+    labels = sorted(set(truth) | set(predicted))
+    per_intent = f1_score(truth, predicted, labels=labels, average=None, zero_division=0)
+    in_truth = [f1 for label, f1 in zip(labels, per_intent, strict=True) if label in truth]
+    return Unseen(
+        len(unseen),
+        len(predictions),
+        float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        float(min(in_truth)),
+    )
+
+
+def scores(report_dir: Path, seen: set[str] | None = None) -> Scores:
+    """Macro-F1, F1 per intent, and false safety predictions, from Rasa's reports; with
+    `seen`, the same on the messages not in it."""
     data = json.loads((report_dir / "intent_report.json").read_text())
     per_intent = {
         name: float(values["f1-score"])
@@ -88,7 +148,8 @@ def scores(report_dir: Path) -> Scores:
         if (error.get("intent_prediction") or {}).get("name") in SAFETY_INTENTS
         and error.get("intent") not in SAFETY_INTENTS
     )
-    return Scores(float(data["macro avg"]["f1-score"]), per_intent, false_safety)
+    unseen = unseen_scores(report_dir, seen) if seen is not None else None
+    return Scores(float(data["macro avg"]["f1-score"]), per_intent, false_safety, unseen)
 
 
 def newest_input() -> float:
@@ -117,6 +178,12 @@ def describe(label: str, result: Scores, bar: str = "") -> None:
         f"  intents below {INTENT_BAR}: {len(below)}; "
         f"crisis/red_flag predicted for another intent: {result.false_safety}"
     )
+    if result.unseen is not None:
+        unseen = result.unseen
+        print(
+            f"  not word for word in the training data: {unseen.messages} of {unseen.of} "
+            f"messages, macro-F1 {unseen.macro_f1:.3f}, weakest intent {unseen.min_intent_f1:.2f}"
+        )
 
 
 def main() -> int:
@@ -133,9 +200,21 @@ def main() -> int:
         cv = scores(RESULTS / "cross-validation")
     model = model_for_held_out()
     held_out: dict[str, Scores] = {}
+    seen = training_messages()
     for name, path in HELD_OUT.items():
-        rasa("test", "nlu", "--nlu", str(path), "--model", str(model), "--out", str(RESULTS / name))
-        held_out[name] = scores(RESULTS / name)
+        out = RESULTS / name
+        rasa(
+            "test",
+            "nlu",
+            "--nlu",
+            str(path),
+            "--model",
+            str(model),
+            "--out",
+            str(out),
+            "--successes",
+        )
+        held_out[name] = scores(out, seen)
 
     print()
     if cv is not None:
@@ -158,6 +237,8 @@ def main() -> int:
         f"nlu_independent_min_intent_f1={independent.weakest(1)[0][1]:.3f}",
         f"nlu_false_safety={independent.false_safety + held_out['heldout'].false_safety}",
     ]
+    if independent.unseen is not None:
+        figures.append(f"nlu_independent_unseen_macro_f1={independent.unseen.macro_f1:.3f}")
     print(" ".join(figures))
     passed = (
         independent.macro_f1 >= MACRO_BAR
